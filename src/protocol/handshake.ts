@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** The GUID of RFC 6455 1.3, appended to the key to compute Sec-WebSocket-Accept. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** A Sec-WebSocket-Key: 16 random bytes, base64 (RFC 6455 4.1). */
+export function generateKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+export function computeAccept(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+}
+
+/** Request headers that the protocol owns: users may not set them (use `protocols` instead). */
+export const PROTOCOL_OWNED_HEADERS = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'content-length',
+  'transfer-encoding',
+]);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** An HTTP token (RFC 9110 5.6.2): header names and subprotocol names must be one. */
+export function isToken(value: string): boolean {
+  return TOKEN.test(value);
+}
+
+/** Splits a comma-separated header value into trimmed, non-empty items. */
+export function splitHeaderList(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+export interface HandshakeResponse {
+  statusCode: number;
+  statusMessage: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface HandshakeResult {
+  protocol: string;
+  extensions: string;
+}
+
+function headerValue(headers: HandshakeResponse['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * Checks the server's 101 answer against what the client sent (RFC 6455 4.1, points 1-6).
+ * Returns the agreed subprotocol and extensions, or throws an Error saying what is wrong.
+ */
+export function validateHandshakeResponse(
+  response: HandshakeResponse,
+  key: string,
+  offeredProtocols: readonly string[],
+): HandshakeResult {
+  const { statusCode, statusMessage, headers } = response;
+  if (statusCode !== 101) {
+    const kind = statusCode >= 300 && statusCode < 400 ? ' (redirects are not followed)' : '';
+    throw new Error(`Unexpected server response: ${statusCode} ${statusMessage}${kind}`.trim());
+  }
+  const upgrade = headerValue(headers, 'upgrade');
+  if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+    throw new Error(`Invalid Upgrade header in the handshake response: ${JSON.stringify(upgrade ?? null)}`);
+  }
+  const connection = headerValue(headers, 'connection');
+  if (connection === undefined || !splitHeaderList(connection.toLowerCase()).includes('upgrade')) {
+    throw new Error(`Invalid Connection header in the handshake response: ${JSON.stringify(connection ?? null)}`);
+  }
+  const accept = headerValue(headers, 'sec-websocket-accept');
+  if (accept !== computeAccept(key)) {
+    throw new Error(`Invalid Sec-WebSocket-Accept header in the handshake response: ${JSON.stringify(accept ?? null)}`);
+  }
+  const extensions = headerValue(headers, 'sec-websocket-extensions');
+  if (extensions !== undefined && extensions.trim() !== '') {
+    // We offer no extension yet, so any extension named here was not requested.
+    throw new Error(`Server named an extension that was not offered: ${extensions}`);
+  }
+  const protocol = headerValue(headers, 'sec-websocket-protocol');
+  if (protocol !== undefined) {
+    if (offeredProtocols.length === 0) {
+      throw new Error(`Server selected subprotocol "${protocol}" but none was offered`);
+    }
+    if (!offeredProtocols.includes(protocol)) {
+      throw new Error(`Server selected subprotocol "${protocol}", which was not offered`);
+    }
+  }
+  return { protocol: protocol ?? '', extensions: '' };
+}

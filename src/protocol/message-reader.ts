@@ -1,0 +1,115 @@
+import { CloseCode } from './close-codes.js';
+import { parseCloseBody } from './close-frame.js';
+import { FrameReader, type Frame } from './frame-reader.js';
+import { Opcode } from './opcodes.js';
+import { ProtocolError } from './protocol-error.js';
+import { decodeUtf8 } from './utf8.js';
+
+export type ReceivedEvent =
+  | { type: 'text'; data: string }
+  | { type: 'binary'; data: Uint8Array }
+  | { type: 'ping'; payload: Buffer }
+  | { type: 'pong'; payload: Buffer }
+  | { type: 'close'; code: number; reason: string };
+
+export interface MessageReaderOptions {
+  /** Server role: incoming frames must be masked. */
+  expectMasked: boolean;
+  maxPayload: number;
+}
+
+/**
+ * Turns frames into messages (RFC 6455 5.4): joins fragments, lets control frames through between
+ * them, validates UTF-8 and close bodies. Binary messages come out as a Uint8Array that owns an
+ * ArrayBuffer of exactly its length.
+ */
+export class MessageReader {
+  private readonly frames: FrameReader;
+  /** Opcode of the fragmented message in progress, or -1. */
+  private fragmentedOpcode = -1;
+  private fragments: Buffer[] = [];
+  private fragmentBytes = 0;
+
+  constructor(options: MessageReaderOptions) {
+    this.frames = new FrameReader({
+      expectMasked: options.expectMasked,
+      maxPayload: options.maxPayload,
+      pendingMessageBytes: () => this.fragmentBytes,
+    });
+  }
+
+  push(chunk: Buffer): void {
+    this.frames.push(chunk);
+  }
+
+  get bufferedBytes(): number {
+    return this.frames.bufferedBytes + this.fragmentBytes;
+  }
+
+  /** The next event, or null until more bytes arrive. Throws ProtocolError on a violation. */
+  next(): ReceivedEvent | null {
+    for (;;) {
+      const frame = this.frames.next();
+      if (frame === null) return null;
+      const event = this.handle(frame);
+      if (event !== null) return event;
+    }
+  }
+
+  private handle(frame: Frame): ReceivedEvent | null {
+    switch (frame.opcode) {
+      case Opcode.Ping:
+        return { type: 'ping', payload: frame.payload };
+      case Opcode.Pong:
+        return { type: 'pong', payload: frame.payload };
+      case Opcode.Close:
+        return { type: 'close', ...parseCloseBody(frame.payload) };
+      case Opcode.Continuation:
+        if (this.fragmentedOpcode === -1) {
+          throw new ProtocolError(CloseCode.ProtocolError, 'Continuation frame without a message to continue');
+        }
+        this.fragments.push(frame.payload);
+        this.fragmentBytes += frame.payload.length;
+        if (!frame.fin) return null;
+        return this.finishFragmented();
+      default: // Text or Binary
+        if (this.fragmentedOpcode !== -1) {
+          throw new ProtocolError(CloseCode.ProtocolError, 'New data frame before the fragmented message ended');
+        }
+        if (!frame.fin) {
+          this.fragmentedOpcode = frame.opcode;
+          this.fragments = [frame.payload];
+          this.fragmentBytes = frame.payload.length;
+          return null;
+        }
+        return toMessage(frame.opcode, frame.payload, frame.owned);
+    }
+  }
+
+  private finishFragmented(): ReceivedEvent {
+    const opcode = this.fragmentedOpcode;
+    const whole = Buffer.allocUnsafeSlow(this.fragmentBytes);
+    let offset = 0;
+    for (const fragment of this.fragments) {
+      fragment.copy(whole, offset);
+      offset += fragment.length;
+    }
+    this.fragmentedOpcode = -1;
+    this.fragments = [];
+    this.fragmentBytes = 0;
+    return toMessage(opcode, whole, true);
+  }
+}
+
+function toMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
+  if (opcode === Opcode.Text) {
+    const text = decodeUtf8(payload);
+    if (text === null) throw new ProtocolError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
+    return { type: 'text', data: text };
+  }
+  // A view into a socket chunk shares its ArrayBuffer with other bytes: copy it into its own.
+  if (owned) return { type: 'binary', data: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) };
+  const data = new Uint8Array(payload.length);
+  data.set(payload);
+  return { type: 'binary', data };
+}

@@ -1,0 +1,24 @@
+import { isUtf8 } from 'node:buffer';
+
+const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes UTF-8, or returns null when the bytes are not valid UTF-8 (RFC 6455 8.1). */
+export function decodeUtf8(bytes: Buffer): string | null {
+  // Short strings: Buffer#toString after a validity check is the fastest path in Node.
+  if (bytes.length < 256) return isUtf8(bytes) ? bytes.toString('utf8') : null;
+  try {
+    return fatalDecoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+const encoder = new TextEncoder();
+
+export function utf8ByteLength(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+export function encodeUtf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}

@@ -1,0 +1,154 @@
+import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import { toUSVString } from './websocket-error.js';
+
+/** Options of `new WebSocketStream(url, options)`: the two standard ones and Node extensions. */
+export interface WebSocketStreamOptions {
+  /** Subprotocols to offer, in order of preference (standard). */
+  protocols?: string[];
+  /** Aborts the opening handshake (standard). */
+  signal?: AbortSignal;
+
+  // Node extensions, not in the standard.
+
+  /** Extra request headers. Headers the protocol owns (Upgrade, Sec-WebSocket-*) are a TypeError. */
+  headers?: Record<string, string> | Iterable<[string, string]>;
+  /** TLS options for `wss:` URLs, passed to `tls.connect`. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer | Array<string | Buffer>;
+  key?: string | Buffer | Array<string | Buffer>;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  /** Milliseconds allowed for the opening handshake. Default 30000. */
+  handshakeTimeout?: number;
+  /** Milliseconds allowed for the closing handshake once a Close frame is sent. Default 30000. */
+  closeTimeout?: number;
+  /** Largest incoming message in bytes; a larger one closes the connection with 1009. Default 64 MiB. */
+  maxPayload?: number;
+  /** Chunk type of binary messages: `"uint8array"` (default, as the draft says) or `"arraybuffer"` (Chrome). */
+  binaryType?: 'uint8array' | 'arraybuffer';
+  /** Queuing strategy of the readable; default: one message (the streams default). */
+  readableStrategy?: QueuingStrategy<string | Uint8Array | ArrayBuffer>;
+  /** Queuing strategy of the writable; default: one chunk (the streams default). */
+  writableStrategy?: QueuingStrategy<unknown>;
+}
+
+export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+export const DEFAULT_CLOSE_TIMEOUT = 30_000;
+
+export interface ResolvedOptions {
+  protocols: string[];
+  signal: AbortSignal | undefined;
+  headers: Record<string, string>;
+  tls: { ca?: WebSocketStreamOptions['ca']; cert?: WebSocketStreamOptions['cert']; key?: WebSocketStreamOptions['key']; rejectUnauthorized?: boolean; servername?: string };
+  handshakeTimeout: number;
+  closeTimeout: number;
+  maxPayload: number;
+  binaryType: 'uint8array' | 'arraybuffer';
+  readableStrategy: QueuingStrategy<string | Uint8Array | ArrayBuffer> | undefined;
+  writableStrategy: QueuingStrategy<unknown> | undefined;
+}
+
+/** Checks the options the way WebIDL and the standard do; every mistake is a TypeError or SyntaxError. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function') {
+    throw new TypeError('WebSocketStream options must be an object');
+  }
+  const o = (options ?? {}) as WebSocketStreamOptions;
+  return {
+    protocols: resolveProtocols(o.protocols),
+    signal: resolveSignal(o.signal),
+    headers: resolveHeaders(o.headers),
+    tls: resolveTls(o),
+    handshakeTimeout: positiveNumber(o.handshakeTimeout, 'handshakeTimeout', DEFAULT_HANDSHAKE_TIMEOUT),
+    closeTimeout: positiveNumber(o.closeTimeout, 'closeTimeout', DEFAULT_CLOSE_TIMEOUT),
+    maxPayload: positiveNumber(o.maxPayload, 'maxPayload', DEFAULT_MAX_PAYLOAD),
+    binaryType: resolveBinaryType(o.binaryType),
+    readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
+    writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
+  };
+}
+
+/** `protocols` is a sequence<USVString> of distinct tokens (case-insensitively distinct). */
+function resolveProtocols(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (value === null || typeof value !== 'object' || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError('protocols must be a sequence of strings');
+  }
+  const protocols = Array.from(value as Iterable<unknown>, toUSVString);
+  const seen = new Set<string>();
+  for (const protocol of protocols) {
+    if (!isToken(protocol)) {
+      throw new DOMException(`Invalid subprotocol ${JSON.stringify(protocol)}: it must be an HTTP token`, 'SyntaxError');
+    }
+    const folded = protocol.toLowerCase();
+    if (seen.has(folded)) throw new DOMException(`Duplicate subprotocol ${JSON.stringify(protocol)}`, 'SyntaxError');
+    seen.add(folded);
+  }
+  return protocols;
+}
+
+function resolveSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return value;
+}
+
+function resolveHeaders(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw new TypeError('headers must be an object or an iterable of pairs');
+  const entries: Iterable<[unknown, unknown]> = typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function'
+    ? (value as Iterable<[unknown, unknown]>)
+    : Object.entries(value);
+  const headers: Record<string, string> = {};
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError('Each header must be a [name, value] pair');
+    const name = String(entry[0]);
+    const headerValue = String(entry[1]);
+    if (!isToken(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)}`);
+    if (/[\r\n\0]/.test(headerValue)) throw new TypeError(`Invalid value for header ${name}`);
+    if (PROTOCOL_OWNED_HEADERS.has(name.toLowerCase())) {
+      throw new TypeError(`The ${name} header is set by the WebSocket protocol and cannot be overridden`);
+    }
+    headers[name] = headerValue;
+  }
+  return headers;
+}
+
+function resolveTls(o: WebSocketStreamOptions): ResolvedOptions['tls'] {
+  const tls: ResolvedOptions['tls'] = {};
+  if (o.ca !== undefined) tls.ca = o.ca;
+  if (o.cert !== undefined) tls.cert = o.cert;
+  if (o.key !== undefined) tls.key = o.key;
+  if (o.rejectUnauthorized !== undefined) {
+    if (typeof o.rejectUnauthorized !== 'boolean') throw new TypeError('rejectUnauthorized must be a boolean');
+    tls.rejectUnauthorized = o.rejectUnauthorized;
+  }
+  if (o.servername !== undefined) {
+    if (typeof o.servername !== 'string') throw new TypeError('servername must be a string');
+    tls.servername = o.servername;
+  }
+  return tls;
+}
+
+function positiveNumber(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a positive finite number`);
+  }
+  return value;
+}
+
+function resolveBinaryType(value: unknown): 'uint8array' | 'arraybuffer' {
+  if (value === undefined) return 'uint8array';
+  if (value !== 'uint8array' && value !== 'arraybuffer') {
+    throw new TypeError('binaryType must be "uint8array" or "arraybuffer"');
+  }
+  return value;
+}
+
+function resolveStrategy<T>(value: unknown, name: string): QueuingStrategy<T> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') throw new TypeError(`${name} must be a QueuingStrategy object`);
+  return value as QueuingStrategy<T>;
+}

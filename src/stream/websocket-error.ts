@@ -1,0 +1,86 @@
+import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
+import { utf8ByteLength } from '../protocol/utf8.js';
+
+export interface WebSocketCloseInfo {
+  closeCode?: number;
+  reason?: string;
+}
+
+/** Lets the library create errors with codes users may not pass (1006 for an abnormal close). */
+const internal = Symbol('WebSocketError.internal');
+
+/**
+ * The error of a WebSocket connection (WHATWG WebSockets, WebSocketStream draft): a DOMException
+ * named "WebSocketError" that carries the close code and reason.
+ */
+export class WebSocketError extends DOMException {
+  readonly #closeCode: number | null;
+  readonly #reason: string;
+
+  constructor(message = '', init: WebSocketCloseInfo = {}) {
+    super(String(message), 'WebSocketError');
+    if ((init as Record<symbol, unknown>)[internal] === true) {
+      this.#closeCode = init.closeCode ?? null;
+      this.#reason = init.reason ?? '';
+      return;
+    }
+    const { code, reason } = validateCloseInfo(init);
+    this.#closeCode = code ?? null;
+    this.#reason = reason;
+  }
+
+  get closeCode(): number | null {
+    return this.#closeCode;
+  }
+
+  get reason(): string {
+    return this.#reason;
+  }
+
+  /** @internal An error with any close code, for the library's own reports. */
+  static create(message: string, closeCode: number | null, reason = ''): WebSocketError {
+    return new WebSocketError(message, { closeCode: closeCode ?? undefined, reason, [internal]: true } as WebSocketCloseInfo);
+  }
+}
+
+Object.defineProperty(WebSocketError.prototype, Symbol.toStringTag, { value: 'WebSocketError', configurable: true });
+
+/**
+ * The close({ closeCode, reason }) rules shared by WebSocketStream.close() and new WebSocketError():
+ * closeCode is an [EnforceRange] unsigned short that must be 1000 or 3000-4999 (InvalidAccessError);
+ * reason is at most 123 UTF-8 bytes (SyntaxError); a reason without a code means 1000.
+ */
+export function validateCloseInfo(init: unknown): { code: number | undefined; reason: string } {
+  if (init === undefined || init === null) return { code: undefined, reason: '' };
+  if (typeof init !== 'object' && typeof init !== 'function') {
+    throw new TypeError('The close options must be an object');
+  }
+  const { closeCode, reason } = init as WebSocketCloseInfo;
+  let code: number | undefined;
+  if (closeCode !== undefined) {
+    code = enforceUnsignedShort(closeCode, 'closeCode');
+    if (!isApplicationCloseCode(code)) {
+      throw new DOMException(`The close code must be 1000 or in 3000-4999; got ${code}`, 'InvalidAccessError');
+    }
+  }
+  const reasonText = reason === undefined ? '' : toUSVString(reason);
+  if (utf8ByteLength(reasonText) > MAX_CLOSE_REASON_BYTES) {
+    throw new DOMException(`The close reason must be at most ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
+  }
+  if (code === undefined && reasonText.length > 0) code = 1000;
+  return { code, reason: reasonText };
+}
+
+/** WebIDL [EnforceRange] unsigned short. */
+function enforceUnsignedShort(value: unknown, name: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number)) throw new TypeError(`${name} must be a finite number`);
+  const integer = Math.trunc(number);
+  if (integer < 0 || integer > 0xffff) throw new TypeError(`${name} is outside the unsigned short range`);
+  return integer;
+}
+
+/** WebIDL USVString: lone surrogates become U+FFFD. */
+export function toUSVString(value: unknown): string {
+  return String(value).toWellFormed?.() ?? String(value);
+}

@@ -1,0 +1,301 @@
+import { CloseCode } from '../protocol/close-codes.js';
+import { ProtocolError } from '../protocol/protocol-error.js';
+import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
+import { Connection, type ConnectionEnd, type Role } from '../transport/connection.js';
+import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
+import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
+
+/** What `opened` resolves to. */
+export interface WebSocketOpenInfo {
+  readable: ReadableStream<string | Uint8Array | ArrayBuffer>;
+  writable: WritableStream<unknown>;
+  /** The subprotocol the server selected, or "". */
+  protocol: string;
+  /** The extensions the server agreed to, or "". */
+  extensions: string;
+}
+
+/** What `closed` resolves to after a clean close. */
+export interface WebSocketClosedInfo {
+  closeCode: number;
+  reason: string;
+}
+
+/**
+ * @internal How the server side hands an accepted socket to a WebSocketStream: symbol-keyed
+ * options that the package root does not export.
+ */
+export const kOpen = Symbol('websocketstream.open');
+export const kRole = Symbol('websocketstream.role');
+interface InternalOptions {
+  [kOpen]?: (signal: AbortSignal) => Promise<OpenedSocket>;
+  [kRole]?: Role;
+}
+
+type Chunk = string | Uint8Array | ArrayBuffer;
+
+/**
+ * A WebSocket connection as a pair of WHATWG streams (the WebSocketStream API of Chrome 124+ and
+ * the whatwg/websockets draft). Reading applies backpressure down to TCP: the socket is read only
+ * while the readable's queue has room.
+ */
+export class WebSocketStream {
+  readonly #url: string;
+  readonly #opened: Promise<WebSocketOpenInfo>;
+  readonly #closed: Promise<WebSocketClosedInfo>;
+  #resolveOpened!: (info: WebSocketOpenInfo) => void;
+  #rejectOpened!: (reason: unknown) => void;
+  #resolveClosed!: (info: WebSocketClosedInfo) => void;
+  #rejectClosed!: (reason: unknown) => void;
+
+  #options: ResolvedOptions;
+  #role: Role;
+  /** Aborts the opening handshake when close() is called before it completes. */
+  #handshakeAbort = new AbortController();
+  #connection: Connection | null = null;
+  #readableController: ReadableStreamDefaultController<Chunk> | null = null;
+  #writableController: WritableStreamDefaultController | null = null;
+  /** The application called close(): it will not wait for more data, so nothing may hold the close up. */
+  #closeRequested = false;
+  /** writer.close() is waiting for the closing handshake. */
+  #writableClosing = false;
+  #readableDone = false;
+  #settled = false;
+
+  constructor(url: string | URL, options?: WebSocketStreamOptions) {
+    this.#options = resolveOptions(options);
+    this.#url = parseWebSocketUrl(url).href;
+    const internal = (options ?? {}) as InternalOptions;
+    this.#role = internal[kRole] ?? 'client';
+
+    this.#opened = new Promise((resolve, reject) => {
+      this.#resolveOpened = resolve;
+      this.#rejectOpened = reject;
+    });
+    this.#closed = new Promise((resolve, reject) => {
+      this.#resolveClosed = resolve;
+      this.#rejectClosed = reject;
+    });
+    // Browsers only log an unawaited rejection; in Node it would crash the process.
+    this.#opened.catch(() => {});
+    this.#closed.catch(() => {});
+
+    const { signal } = this.#options;
+    if (signal?.aborted) {
+      this.#fail(signal.reason);
+      return;
+    }
+    const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort.signal]) : this.#handshakeAbort.signal;
+    const open = internal[kOpen] ?? ((s: AbortSignal) => openClientSocket(new URL(this.#url), {
+      protocols: this.#options.protocols,
+      headers: this.#options.headers,
+      tls: this.#options.tls,
+      handshakeTimeout: this.#options.handshakeTimeout,
+      signal: s,
+    }));
+    open(handshakeSignal).then(
+      (opened) => this.#onOpen(opened),
+      (error: unknown) => {
+        const aborted = handshakeSignal.aborted && error === handshakeSignal.reason;
+        this.#fail(aborted ? error : WebSocketError.create((error as Error).message, CloseCode.Abnormal));
+      },
+    );
+  }
+
+  /** The URL, with `http:`/`https:` mapped to `ws:`/`wss:`. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Resolves once the connection is open; rejects if it could not be established. */
+  get opened(): Promise<WebSocketOpenInfo> {
+    return this.#opened;
+  }
+
+  /** Resolves with the peer's close code and reason after a clean close; rejects otherwise. */
+  get closed(): Promise<WebSocketClosedInfo> {
+    return this.#closed;
+  }
+
+  /**
+   * Starts the closing handshake (or abandons the opening one). Code 1000 or 3000-4999; reason at
+   * most 123 UTF-8 bytes. Calling it again does nothing.
+   */
+  close(closeInfo?: WebSocketCloseInfo): void {
+    const { code, reason } = validateCloseInfo(closeInfo);
+    if (this.#settled) return;
+    const connection = this.#connection;
+    if (connection === null) {
+      this.#handshakeAbort.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
+      return;
+    }
+    if (this.#closeRequested) return;
+    this.#closeRequested = true;
+    connection.close(code, reason);
+    // Keep reading so that the peer's Close frame is seen; messages that do not fit the queue now
+    // are dropped, since the application asked to close.
+    connection.resume();
+  }
+
+  #onOpen({ socket, head, protocol, extensions }: OpenedSocket): void {
+    if (this.#settled) {
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(socket, head, {
+      role: this.#role,
+      maxPayload: this.#options.maxPayload,
+      closeTimeout: this.#options.closeTimeout,
+    }, {
+      onMessage: (data) => this.#onMessage(data),
+      onPeerClose: () => {},
+      onEnd: (end) => this.#onEnd(end),
+    });
+    this.#connection = connection;
+
+    const readable = new ReadableStream<Chunk>({
+      start: (controller) => {
+        this.#readableController = controller;
+      },
+      pull: () => connection.resume(),
+      cancel: (reason) => {
+        this.#readableDone = true;
+        this.#closeWithReason(reason);
+        connection.discardMessages();
+      },
+    }, this.#options.readableStrategy);
+
+    const writable = new WritableStream<unknown>({
+      start: (controller) => {
+        this.#writableController = controller;
+      },
+      write: (chunk) => this.#write(chunk),
+      close: () => {
+        this.#writableClosing = true;
+        connection.close();
+        return this.#closed.then(() => undefined);
+      },
+      abort: (reason) => this.#closeWithReason(reason),
+    }, this.#options.writableStrategy);
+
+    this.#resolveOpened({ readable, writable, protocol, extensions });
+  }
+
+  /** Returns whether the readable wants more: false pauses the socket. */
+  #onMessage(data: string | Uint8Array): boolean {
+    const controller = this.#readableController!;
+    if (this.#readableDone) return true;
+    const chunk = typeof data === 'string' || this.#options.binaryType === 'uint8array' ? data : data.buffer as ArrayBuffer;
+    if (this.#closeRequested) {
+      // close() was called: deliver what fits, never stall the closing handshake.
+      if ((controller.desiredSize ?? 0) > 0) controller.enqueue(chunk);
+      return true;
+    }
+    controller.enqueue(chunk);
+    return (controller.desiredSize ?? 0) > 0;
+  }
+
+  #write(chunk: unknown): Promise<void> {
+    const connection = this.#connection!;
+    const data = toMessageData(chunk);
+    return new Promise((resolve, reject) => {
+      const accepted = connection.send(data, (error) => {
+        if (error) reject(new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError'));
+        else resolve();
+      });
+      if (!accepted) reject(new DOMException('The WebSocket is closing or closed', 'InvalidStateError'));
+    });
+  }
+
+  /** cancel() and abort(): only a WebSocketError's code and reason go into the Close frame. */
+  #closeWithReason(reason: unknown): void {
+    if (reason instanceof WebSocketError && reason.closeCode !== null) {
+      this.#connection?.close(reason.closeCode, reason.reason);
+    } else {
+      this.#connection?.close();
+    }
+  }
+
+  #onEnd(end: ConnectionEnd): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (end.wasClean) {
+      if (!this.#readableDone) {
+        this.#readableDone = true;
+        this.#readableController?.close();
+      }
+      if (!this.#writableClosing) {
+        this.#writableController?.error(new DOMException('The WebSocket is closed', 'InvalidStateError'));
+      }
+      this.#resolveClosed({ closeCode: end.code, reason: end.reason });
+      return;
+    }
+    const error = WebSocketError.create(describeFailure(end.error), end.code);
+    if (!this.#readableDone) {
+      this.#readableDone = true;
+      this.#readableController?.error(error);
+    }
+    this.#writableController?.error(error);
+    this.#rejectClosed(error);
+  }
+
+  /** The connection failed before it opened: both promises reject with the same reason. */
+  #fail(reason: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#rejectOpened(reason);
+    this.#rejectClosed(reason);
+  }
+}
+
+function describeFailure(error: Error | null): string {
+  if (error instanceof ProtocolError) {
+    return `${error.message} (the connection was failed with close code ${error.closeCode})`;
+  }
+  return error?.message ?? 'The connection closed abnormally';
+}
+
+/**
+ * Buffers and views are sent as binary (copied when framed); a resizable or shared buffer is a
+ * TypeError, as in the draft. Anything else is converted to a string and sent as text.
+ */
+function toMessageData(chunk: unknown): string | Uint8Array {
+  if (chunk instanceof ArrayBuffer) {
+    if ((chunk as ArrayBuffer & { resizable?: boolean }).resizable) throw new TypeError('Resizable ArrayBuffers cannot be sent');
+    return new Uint8Array(chunk);
+  }
+  if (ArrayBuffer.isView(chunk)) {
+    const buffer = chunk.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean };
+    if (typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer) {
+      throw new TypeError('Views on a SharedArrayBuffer cannot be sent');
+    }
+    if (buffer.resizable) throw new TypeError('Views on a resizable ArrayBuffer cannot be sent');
+    return new Uint8Array(buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (typeof SharedArrayBuffer !== 'undefined' && chunk instanceof SharedArrayBuffer) {
+    throw new TypeError('SharedArrayBuffers cannot be sent');
+  }
+  return toUSVString(chunk);
+}
+
+/**
+ * The URL rules of the WebSocket constructors: absolute URL, http(s) mapped to ws(s), any other
+ * scheme or a fragment is a SyntaxError.
+ */
+export function parseWebSocketUrl(input: string | URL): URL {
+  let url: URL;
+  try {
+    url = new URL(String(input));
+  } catch {
+    throw new DOMException(`Invalid URL: ${String(input)}`, 'SyntaxError');
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new DOMException(`The URL's scheme must be ws, wss, http or https; got ${url.protocol}`, 'SyntaxError');
+  }
+  if (url.hash !== '' || url.href.endsWith('#')) {
+    throw new DOMException('The URL must not contain a fragment', 'SyntaxError');
+  }
+  return url;
+}

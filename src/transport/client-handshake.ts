@@ -1,0 +1,104 @@
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
+
+export interface ClientHandshakeOptions {
+  protocols: readonly string[];
+  headers: Record<string, string>;
+  tls: Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
+  handshakeTimeout: number;
+  signal: AbortSignal | undefined;
+}
+
+export interface OpenedSocket {
+  socket: Socket;
+  /** Bytes that arrived right behind the 101 response: the first frames. */
+  head: Buffer;
+  protocol: string;
+  extensions: string;
+}
+
+/** Raised when the opening handshake fails; the message says why. */
+export class HandshakeError extends Error {
+  override name = 'HandshakeError';
+}
+
+/**
+ * Opens the TCP (or TLS) connection and performs the client's opening handshake (RFC 6455 4.1).
+ * Node's HTTP client parses the response; we check the parts RFC 6455 cares about.
+ * Rejects with the signal's reason when `signal` aborts first.
+ */
+export function openClientSocket(url: URL, options: ClientHandshakeOptions): Promise<OpenedSocket> {
+  return new Promise((resolve, reject) => {
+    const key = generateKey();
+    const secure = url.protocol === 'wss:';
+    const headers: Record<string, string> = {
+      ...options.headers,
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Key': key,
+      'Sec-WebSocket-Version': '13',
+    };
+    if (options.protocols.length > 0) headers['Sec-WebSocket-Protocol'] = options.protocols.join(', ');
+
+    const requestOptions = {
+      method: 'GET',
+      host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      headers,
+      // The socket leaves HTTP after the upgrade: no pooling, no keep-alive agent.
+      agent: false as const,
+      ...(secure ? options.tls : {}),
+    };
+    const req: ClientRequest = secure ? httpsRequest(requestOptions) : httpRequest(requestOptions);
+
+    let settled = false;
+    const finish = (error: Error | null, value?: OpenedSocket): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (error) {
+        req.destroy();
+        reject(error);
+      } else {
+        resolve(value!);
+      }
+    };
+
+    const timer = setTimeout(() => {
+      finish(new HandshakeError(`Opening handshake timed out after ${options.handshakeTimeout} ms`));
+    }, options.handshakeTimeout);
+    const onAbort = (): void => finish(options.signal!.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    req.on('error', (error) => finish(new HandshakeError(`Connection failed: ${error.message}`)));
+    req.on('response', (res: IncomingMessage) => {
+      res.resume(); // discard the body
+      finish(new HandshakeError(`Unexpected server response: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
+    });
+    req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+      // Stop the socket before a single frame byte is read: reading starts with the readable's demand.
+      socket.pause();
+      if (settled) {
+        socket.destroy();
+        return;
+      }
+      try {
+        const result = validateHandshakeResponse(
+          { statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers },
+          key,
+          options.protocols,
+        );
+        finish(null, { socket, head, ...result });
+      } catch (error) {
+        socket.destroy();
+        finish(new HandshakeError((error as Error).message));
+      }
+    });
+    req.end();
+  });
+}
