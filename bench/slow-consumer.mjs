@@ -279,7 +279,7 @@ async function runChild(opts) {
 
 const CONSUMERS = {
   async ours(url, hooks) {
-    const { WebSocketStream } = await import('undici') /*TEMP*/;
+    const { WebSocketStream } = await import('../dist/index.js');
     return readWebSocketStream(WebSocketStream, url, hooks);
   },
   async 'undici-wss'(url, hooks) {
