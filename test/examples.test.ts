@@ -1,0 +1,70 @@
+// Runs the programs in examples/ (the ones README and docs/ show) against a real `ws` server, so
+// the documentation cannot drift from what the library does. Needs dist/: `npm test` builds first.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const run = promisify(execFile);
+let server: WebSocketServer | undefined;
+
+afterEach(async () => {
+  for (const client of server?.clients ?? []) client.terminate();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server = undefined;
+});
+
+async function startServer(onConnection: (ws: WebSocket) => void): Promise<string> {
+  server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  server.on('connection', onConnection);
+  await new Promise((resolve) => server!.once('listening', resolve));
+  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function runExample(name: string, ...args: string[]): Promise<{ stdout: string }> {
+  return run(process.execPath, [join('examples', name), ...args], { timeout: 15_000 });
+}
+
+describe('examples/', () => {
+  it('for-await.mjs echoes text and binary, then closes by leaving the loop', async () => {
+    const url = await startServer((ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+    const { stdout } = await runExample('for-await.mjs', url);
+    expect(stdout).toBe('text: hello\nbinary: 3 bytes\nclosed with 1005\n');
+  });
+
+  it('pipe-to-file.mjs writes every binary message to the file, in order', async () => {
+    const expected = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < expected.length; i++) expected[i] = (i * 7) & 0xff;
+    const url = await startServer((ws) => {
+      for (let offset = 0; offset < expected.length; offset += 64 * 1024) {
+        ws.send(expected.subarray(offset, offset + 64 * 1024));
+      }
+      ws.close(1000);
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'wss-example-'));
+    try {
+      const path = join(dir, 'out.bin');
+      const { stdout } = await runExample('pipe-to-file.mjs', url, path);
+      expect(stdout).toBe(`saved to ${path}\n`);
+      expect((await readFile(path)).equals(expected)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('pipe-through-text.mjs decodes UTF-8 split across messages and splits lines', async () => {
+    const text = Buffer.from('first line\nsecond: h\u00e9llo \u{1f600}\nthird', 'utf8');
+    const url = await startServer((ws) => {
+      // Cut inside the two-byte é and inside the four-byte emoji.
+      const cuts = [0, 5, text.indexOf(0xc3) + 1, text.indexOf(0xf0) + 2, text.length];
+      for (let i = 1; i < cuts.length; i++) ws.send(text.subarray(cuts[i - 1], cuts[i]));
+      ws.close(1000);
+    });
+    const { stdout } = await runExample('pipe-through-text.mjs', url);
+    expect(stdout).toBe('line: first line\nline: second: h\u00e9llo \u{1f600}\nline: third\n');
+  });
+});
