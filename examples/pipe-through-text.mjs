@@ -2,7 +2,7 @@
 // Usage: node examples/pipe-through-text.mjs ws://127.0.0.1:8080
 import { WebSocketStream } from 'websocketstream';
 
-const wss = new WebSocketStream(process.argv[2] ?? 'ws://127.0.0.1:8080', { binaryType: 'uint8array' });
+const wss = new WebSocketStream(process.argv[2] ?? 'ws://127.0.0.1:8080');
 const { readable } = await wss.opened;
 
 let rest = '';
