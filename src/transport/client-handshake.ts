@@ -78,7 +78,20 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     req.on('error', (error) => finish(new HandshakeError(`Connection failed: ${error.message}`)));
     req.on('response', (res: IncomingMessage) => {
       res.resume(); // discard the body
-      finish(new HandshakeError(`Unexpected server response: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
+      // Node's HTTP parser emits 'upgrade' only for a 101 carrying both "Upgrade" and "Connection:
+      // upgrade"; a 101 lacking either lands here. Run the full check so that the message names the
+      // missing header (and marks redirects) instead of a bare "Unexpected server response: 101".
+      let message = `Unexpected server response: ${res.statusCode} ${res.statusMessage ?? ''}`.trim();
+      try {
+        validateHandshakeResponse(
+          { statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers },
+          key,
+          options.protocols,
+        );
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      finish(new HandshakeError(message));
     });
     req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
       // Stop the socket before a single frame byte is read: reading starts with the readable's demand.
