@@ -27,9 +27,12 @@ export interface WebSocketClosedInfo {
  */
 export const kOpen = Symbol('websocketstream.open');
 export const kRole = Symbol('websocketstream.role');
+/** @internal Called with the Connection once it exists (the server's keepalive and shutdown use it). */
+export const kAttach = Symbol('websocketstream.attach');
 interface InternalOptions {
   [kOpen]?: (signal: AbortSignal) => Promise<OpenedSocket>;
   [kRole]?: Role;
+  [kAttach]?: (connection: Connection) => void;
 }
 
 type Chunk = string | Uint8Array | ArrayBuffer;
@@ -50,6 +53,7 @@ export class WebSocketStream {
 
   #options: ResolvedOptions;
   #role: Role;
+  #attach: ((connection: Connection) => void) | undefined;
   /** Aborts the opening handshake when close() is called before it completes. */
   #handshakeAbort = new AbortController();
   #connection: Connection | null = null;
@@ -61,12 +65,15 @@ export class WebSocketStream {
   #writableClosing = false;
   #readableDone = false;
   #settled = false;
+  /** Rejections of writes the socket failed, run by #onEnd once the writable has its error. */
+  #failedWrites: Array<() => void> = [];
 
   constructor(url: string | URL, options?: WebSocketStreamOptions) {
     this.#options = resolveOptions(options);
     this.#url = parseWebSocketUrl(url).href;
     const internal = (options ?? {}) as InternalOptions;
     this.#role = internal[kRole] ?? 'client';
+    this.#attach = internal[kAttach];
 
     this.#opened = new Promise((resolve, reject) => {
       this.#resolveOpened = resolve;
@@ -152,6 +159,8 @@ export class WebSocketStream {
       onEnd: (end) => this.#onEnd(end),
     });
     this.#connection = connection;
+    this.#attach?.(connection);
+    this.#attach = undefined;
 
     const readable = new ReadableStream<Chunk>({
       start: (controller) => {
@@ -200,8 +209,17 @@ export class WebSocketStream {
     const data = toMessageData(chunk);
     return new Promise((resolve, reject) => {
       const accepted = connection.send(data, (error) => {
-        if (error) reject(new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError'));
-        else resolve();
+        if (!error) {
+          resolve();
+          return;
+        }
+        const fail = (): void => reject(new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError'));
+        // The socket reports the failed write before the connection reports its end. Rejecting now
+        // would error the writable with this InvalidStateError, and writer.ready would not reject
+        // with the WebSocketError that closed and the readable get. So wait for #onEnd to error
+        // the writable first; the write itself still rejects with InvalidStateError.
+        if (this.#settled) fail();
+        else this.#failedWrites.push(fail);
       });
       if (!accepted) reject(new DOMException('The WebSocket is closing or closed', 'InvalidStateError'));
     });
@@ -219,6 +237,11 @@ export class WebSocketStream {
   #onEnd(end: ConnectionEnd): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#settle(end);
+    for (const fail of this.#failedWrites.splice(0)) fail();
+  }
+
+  #settle(end: ConnectionEnd): void {
     if (end.wasClean) {
       if (!this.#readableDone) {
         this.#readableDone = true;

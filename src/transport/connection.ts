@@ -57,6 +57,15 @@ export class Connection {
   private failure: Error | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private ended = false;
+  /**
+   * Keepalive hook: called for every frame parsed from the peer (data or control), the only proof
+   * of life we can see. Frames behind a paused read are not parsed, so they do not count yet.
+   */
+  onPeerActivity: (() => void) | null = null;
+  /** performance.now() when the socket last started flowing, or -1 while we hold it paused. */
+  private readingSince = -1;
+  /** Milliseconds the socket has flowed before readingSince. */
+  private readingBefore = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -95,6 +104,22 @@ export class Connection {
   /** Bytes handed to the socket and not yet written to the kernel. */
   get bufferedAmount(): number {
     return this.socket.writableLength;
+  }
+
+  /**
+   * Milliseconds spent reading (waiting for the peer) since the connection started, not counting
+   * the time our own backpressure held the socket paused: a keepalive measures its pong deadline
+   * on this clock, so that a slow consumer on our side is never blamed on the peer.
+   */
+  get readingTime(): number {
+    return this.readingBefore + (this.readingSince < 0 ? 0 : performance.now() - this.readingSince);
+  }
+
+  /** Sends a Ping (payload at most 125 bytes). Returns false, without sending, once closing. */
+  ping(payload: Uint8Array = new Uint8Array(0)): boolean {
+    if (this.closeSent || this.ended) return false;
+    this.write(encodeFrame(Opcode.Ping, payload, this.mask));
+    return true;
   }
 
   get isClosing(): boolean {
@@ -149,9 +174,22 @@ export class Connection {
     }
     if (this.flowing || this.inputDone) this.socket.resume();
     else this.socket.pause();
+    this.trackReading(this.flowing && !this.inputDone);
+  }
+
+  private trackReading(reading: boolean): void {
+    if (reading === this.readingSince >= 0) return;
+    const now = performance.now();
+    if (reading) {
+      this.readingSince = now;
+    } else {
+      this.readingBefore += now - this.readingSince;
+      this.readingSince = -1;
+    }
   }
 
   private dispatch(event: ReceivedEvent): void {
+    this.onPeerActivity?.();
     switch (event.type) {
       case 'text':
       case 'binary':
@@ -215,7 +253,18 @@ export class Connection {
         this.socket.uncork();
       });
     }
-    this.socket.write(frame, callback);
+    if (callback === undefined) {
+      this.socket.write(frame);
+      return;
+    }
+    this.socket.write(frame, (error?: Error | null) => {
+      // Node calls a pending write's callback WITHOUT an error when the socket is destroyed before
+      // the write completes (net's onWriteComplete: `if (stream.destroyed) callback(null)`), e.g.
+      // on a reset while the peer is not reading. Without this check a message that never left
+      // would resolve its write() and a Close frame that never left would count as flushed.
+      if (!error && this.socket.destroyed) error = new Error('The socket closed before the data was written');
+      callback(error);
+    });
   }
 
   private onSocketError(error: Error): void {
