@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
-import { WebSocketStream } from '../src/index.js';
+import { WebSocketError, WebSocketStream } from '../src/index.js';
 import {
   bundleLibrary,
   cleanup,
@@ -415,4 +415,27 @@ describe('write side: the server stops reading, the client\'s writes stall', () 
     await withTimeout(closing, 5_000, 'writer.close()');
     expect(await withTimeout(stream.closed, 5_000, 'closed')).toEqual({ closeCode: 1005, reason: '' });
   });
+
+  // close() and abort() mean the application is done: the peer's Close reply must not wait behind
+  // data nobody will read, or `closed` would only settle (uncleanly) after closeTimeout.
+  for (const how of ['close()', 'writable.abort()'] as const) {
+    it(`${how} with a full, unread queue still completes the closing handshake promptly`, async () => {
+      const COUNT = 128; // 8 MiB, more than the kernel buffers hold
+      const server = await startServer();
+      const serverWs = server.nextConnection();
+      const stream = new WebSocketStream(server.url, { closeTimeout: 20_000 });
+      onCleanup(() => stream.close());
+      const { writable } = await withTimeout(stream.opened, 5_000, 'opened');
+      const ws = await serverWs;
+      await flood(ws, COUNT);
+      const serverSawClose = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      if (how === 'close()') stream.close({ closeCode: 4000, reason: 'done' });
+      else await writable.abort(new WebSocketError('stop', { closeCode: 4001 }));
+      expect(await withTimeout(serverSawClose, 5_000, 'server close')).toBe(how === 'close()' ? 4000 : 4001);
+      expect(await withTimeout(stream.closed, 5_000, 'closed')).toEqual({
+        closeCode: how === 'close()' ? 4000 : 4001,
+        reason: how === 'close()' ? 'done' : '',
+      });
+    });
+  }
 });

@@ -136,12 +136,19 @@ export class WebSocketStream {
       this.#handshakeAbort.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
       return;
     }
+    this.#closeByApplication(code, reason);
+  }
+
+  /**
+   * close() and writable.abort(): the application is done with the connection. Keep reading so
+   * that the peer's Close frame is seen even if nobody reads; messages that do not fit the queue
+   * any more are dropped (see #onMessage).
+   */
+  #closeByApplication(code: number | undefined, reason: string): void {
     if (this.#closeRequested) return;
     this.#closeRequested = true;
-    connection.close(code, reason);
-    // Keep reading so that the peer's Close frame is seen; messages that do not fit the queue now
-    // are dropped, since the application asked to close.
-    connection.resume();
+    this.#connection!.close(code, reason);
+    this.#connection!.resume();
   }
 
   #onOpen({ socket, head, protocol, extensions }: OpenedSocket): void {
@@ -228,9 +235,9 @@ export class WebSocketStream {
   /** cancel() and abort(): only a WebSocketError's code and reason go into the Close frame. */
   #closeWithReason(reason: unknown): void {
     if (reason instanceof WebSocketError && reason.closeCode !== null) {
-      this.#connection?.close(reason.closeCode, reason.reason);
+      this.#closeByApplication(reason.closeCode, reason.reason);
     } else {
-      this.#connection?.close();
+      this.#closeByApplication(undefined, '');
     }
   }
 
