@@ -1,4 +1,5 @@
-// A local WebSocket "flood" server shared by bench/slow-consumer.mjs and bench/demo.mjs.
+// A local WebSocket "flood" server shared by bench/slow-consumer.mjs and bench/demo.mjs,
+// plus a raw TCP twin (startRawFloodServer) for the `floor` client of slow-consumer.
 //
 // For every connection it sends `totalBytes` as binary messages of `messageBytes`
 // as fast as the TCP socket accepts them, then closes with code 1000.
@@ -11,6 +12,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import net from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 
 const HOST = '127.0.0.1';
@@ -84,4 +86,49 @@ function flood(socket, { payload, totalBytes, windowMessages }) {
 function closeServer(server) {
   for (const client of server.clients) client.terminate();
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * The same flood over raw TCP, no WebSocket framing: `totalBytes` in writes of
+ * `writeBytes`, then end(). After any write() that returns false it waits for
+ * 'drain', so the server buffers about one write and the client's TCP window is
+ * again the only limit. Used to measure the runtime's own memory floor.
+ * @returns {Promise<{ url: string, port: number, close: () => Promise<void> }>}
+ */
+export async function startRawFloodServer({ totalBytes, writeBytes = 1024 * 1024 } = {}) {
+  if (!(totalBytes > 0)) throw new Error('startRawFloodServer: totalBytes must be > 0');
+  const payload = randomBytes(writeBytes);
+  const sockets = new Set();
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // a client killed mid-flood resets the connection
+    let sent = 0;
+    // Bounded: returns at the first write the socket does not take at once.
+    const pump = () => {
+      while (sent < totalBytes) {
+        const size = Math.min(payload.length, totalBytes - sent);
+        sent += size;
+        if (!socket.write(size === payload.length ? payload : payload.subarray(0, size))) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end();
+    };
+    pump();
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+
+  const { port } = server.address();
+  return {
+    url: `tcp://${HOST}:${port}`,
+    port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
