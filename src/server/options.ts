@@ -1,0 +1,164 @@
+import type { IncomingMessage } from 'node:http';
+import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD } from '../stream/options.js';
+import type { HeaderLines } from './response.js';
+
+/** What a `verify` hook returns: accept (nothing, `true`) or refuse (`false` is 403, or a refusal). */
+export type VerifyResult = void | undefined | boolean | HandshakeRefusal;
+
+/** A refused handshake: the HTTP status (300-599), a body for the client, extra headers. */
+export interface HandshakeRefusal {
+  status: number;
+  /** Plain-text body; defaults to the status text. */
+  message?: string;
+  /** Extra response headers, e.g. `WWW-Authenticate` or `Location`. */
+  headers?: HeadersInput;
+}
+
+export type HeadersInput = Record<string, string | readonly string[]> | Iterable<readonly [string, string]>;
+
+/**
+ * Chooses the subprotocol: gets the client's offer (in its order) and the request; returns one of
+ * the offered names, or nothing to accept without a subprotocol.
+ */
+export type ProtocolSelector = (offered: string[], request: IncomingMessage) =>
+  string | null | undefined | Promise<string | null | undefined>;
+
+/** Options of `acceptWebSocketStream(request, socket, head, options)`. */
+export interface AcceptOptions {
+  /**
+   * The subprotocols this server speaks. The first one the client offered (in the client's order)
+   * that is in this list is selected. Or a function that chooses.
+   */
+  protocols?: readonly string[] | ProtocolSelector;
+  /** Extra headers for the 101 response. The ones the handshake owns are a TypeError. */
+  headers?: HeadersInput;
+  /**
+   * Runs before the handshake is answered (origin check, authentication). Return nothing or `true`
+   * to accept, `false` to refuse with 403, or `{ status, message?, headers? }`. May be async; a
+   * throw or rejection refuses with 500 (the message stays on the server).
+   */
+  verify?: (request: IncomingMessage) => VerifyResult | Promise<VerifyResult>;
+  /** Aborts the opening handshake (answered with 503). */
+  signal?: AbortSignal;
+  /** Milliseconds allowed for `verify`, `protocols()` and the 101 response. Default 30000. */
+  handshakeTimeout?: number;
+  /**
+   * Milliseconds allowed, once a Close frame is sent, for the client's Close and the end of TCP;
+   * also how long a refused client may take to hang up. Default 30000.
+   */
+  closeTimeout?: number;
+  /** Largest incoming message in bytes; a larger one closes the connection with 1009. Default 64 MiB. */
+  maxPayload?: number;
+  /**
+   * Milliseconds between pings. A client that sends nothing (no pong, no message) for
+   * `keepaliveTimeout` ms of the time we are reading is dropped. Default: no pings.
+   */
+  keepaliveInterval?: number;
+  /** Milliseconds of reading time a client has to answer a ping. Default: `keepaliveInterval`. */
+  keepaliveTimeout?: number;
+  /** Chunk type of binary messages: `"uint8array"` (default) or `"arraybuffer"`. */
+  binaryType?: 'uint8array' | 'arraybuffer';
+  /** Queuing strategy of the readable; default: one message. */
+  readableStrategy?: QueuingStrategy<string | Uint8Array | ArrayBuffer>;
+  /** Queuing strategy of the writable; default: one chunk. */
+  writableStrategy?: QueuingStrategy<unknown>;
+}
+
+export interface ResolvedAcceptOptions {
+  protocols: readonly string[] | ProtocolSelector;
+  headers: HeaderLines;
+  verify: AcceptOptions['verify'];
+  signal: AbortSignal | undefined;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  maxPayload: number;
+  keepalive: { interval: number; timeout: number } | null;
+  binaryType: AcceptOptions['binaryType'];
+  readableStrategy: AcceptOptions['readableStrategy'];
+  writableStrategy: AcceptOptions['writableStrategy'];
+}
+
+/** Checks the options; every mistake is a TypeError naming the option. */
+export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
+  if (options !== undefined && options !== null && typeof options !== 'object') {
+    throw new TypeError('acceptWebSocketStream options must be an object');
+  }
+  const o = (options ?? {}) as AcceptOptions;
+  const keepaliveInterval = optionalPositive(o.keepaliveInterval, 'keepaliveInterval');
+  const keepaliveTimeout = optionalPositive(o.keepaliveTimeout, 'keepaliveTimeout');
+  if (keepaliveTimeout !== undefined && keepaliveInterval === undefined) {
+    throw new TypeError('keepaliveTimeout needs keepaliveInterval');
+  }
+  if (o.verify !== undefined && typeof o.verify !== 'function') throw new TypeError('verify must be a function');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+  return {
+    protocols: resolveProtocols(o.protocols),
+    headers: resolveHeaders(o.headers, PROTOCOL_OWNED_HEADERS, 'headers'),
+    verify: o.verify,
+    signal: o.signal,
+    handshakeTimeout: optionalPositive(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    closeTimeout: optionalPositive(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
+    maxPayload: optionalPositive(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
+    keepalive: keepaliveInterval === undefined
+      ? null
+      : { interval: keepaliveInterval, timeout: keepaliveTimeout ?? keepaliveInterval },
+    // Checked by the WebSocketStream constructor, which owns their meaning.
+    binaryType: o.binaryType,
+    readableStrategy: o.readableStrategy,
+    writableStrategy: o.writableStrategy,
+  };
+}
+
+function resolveProtocols(value: unknown): readonly string[] | ProtocolSelector {
+  if (value === undefined) return [];
+  if (typeof value === 'function') return value as ProtocolSelector;
+  if (value === null || typeof value !== 'object' || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError('protocols must be an array of strings or a function');
+  }
+  const protocols = Array.from(value as Iterable<unknown>);
+  for (const protocol of protocols) {
+    if (typeof protocol !== 'string' || !isToken(protocol)) {
+      throw new TypeError(`Invalid subprotocol ${JSON.stringify(protocol)}: it must be an HTTP token`);
+    }
+  }
+  return protocols as string[];
+}
+
+/** Headers of a refusal: anything but the framing headers the response writer sets itself. */
+export const REFUSAL_OWNED_HEADERS = new Set(['connection', 'content-length', 'content-type', 'transfer-encoding']);
+
+/** Characters Node itself accepts in a header value: tab, visible ASCII and obs-text. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export function resolveHeaders(value: unknown, owned: ReadonlySet<string>, what: string): HeaderLines {
+  if (value === undefined || value === null) return [];
+  if (typeof value !== 'object') throw new TypeError(`${what} must be an object or an iterable of [name, value] pairs`);
+  const entries: Iterable<unknown> = typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function'
+    ? (value as Iterable<unknown>)
+    : Object.entries(value);
+  const lines: Array<[string, string]> = [];
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError(`Each of ${what} must be a [name, value] pair`);
+    const name = String(entry[0]);
+    if (!isToken(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)} in ${what}`);
+    if (owned.has(name.toLowerCase())) {
+      throw new TypeError(`The ${name} header is set by the WebSocket handshake and cannot be given in ${what}`);
+    }
+    const values: unknown[] = Array.isArray(entry[1]) ? entry[1] : [entry[1]];
+    for (const headerValue of values) {
+      const text = String(headerValue);
+      if (!HEADER_VALUE.test(text)) throw new TypeError(`Invalid value for header ${name} in ${what}`);
+      lines.push([name, text.trim()]);
+    }
+  }
+  return lines;
+}
+
+function optionalPositive(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a positive finite number`);
+  }
+  return value;
+}

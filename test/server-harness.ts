@@ -1,0 +1,265 @@
+// Test plumbing for the server side: an http server on 127.0.0.1 that hands upgrades to a test's
+// callback, and a raw TCP client that writes any request bytes and frames (legal or not) and reads
+// the server's answer back byte for byte. Every wait is bounded by a timeout.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+const DEFAULT_WAIT = 5000;
+
+export interface TestServer {
+  port: number;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** An http server on 127.0.0.1:0 whose 'upgrade' events go to `onUpgrade`. */
+export async function startServer(
+  onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  onRequest?: RequestListener,
+): Promise<TestServer> {
+  const server = onRequest ? createServer(onRequest) : createServer();
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('upgrade', onUpgrade);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    server,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Resolves with `promise`, or rejects after `ms` naming `what`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case; repeated ones joined with ", ". */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A valid opening-handshake request; `headers` entries override or (with null) remove lines. */
+export function handshakeRequest(path = '/', headers: Record<string, string | null> = {}, requestLine?: string): string {
+  const base: Record<string, string | null> = {
+    Host: '127.0.0.1',
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    'Sec-WebSocket-Version': '13',
+  };
+  const merged = { ...base, ...headers };
+  const lines = [requestLine ?? `GET ${path} HTTP/1.1`];
+  for (const [name, value] of Object.entries(merged)) if (value !== null) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** A raw TCP client: write bytes, read the HTTP response head, then frames. */
+export class RawClient {
+  private inbox = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  ended = false;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.inbox = Buffer.concat([this.inbox, chunk]);
+      this.wake();
+    });
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) => socket.once('close', () => {
+      this.ended = true;
+      this.wake();
+      resolve();
+    }));
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    const socket = connect(port, '127.0.0.1');
+    await within(new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    }), DEFAULT_WAIT, 'TCP connect');
+    socket.setNoDelay(true);
+    return new RawClient(socket);
+  }
+
+  /** Connects and completes a valid handshake; returns the client and the 101 response. */
+  static async open(port: number, path = '/', headers: Record<string, string | null> = {}): Promise<{ client: RawClient; response: RawResponse }> {
+    const client = await RawClient.connect(port);
+    client.write(handshakeRequest(path, headers));
+    const response = await client.readResponse();
+    if (response.status !== 101) throw new Error(`expected 101, got ${response.status}: ${response.body}`);
+    return { client, response };
+  }
+
+  write(bytes: Buffer | string): void {
+    this.socket.write(bytes);
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  private waitFor(predicate: () => boolean, timeout: number, what: string): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return within(new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (predicate()) resolve();
+        else this.waiters.push(check);
+      };
+      this.waiters.push(check);
+    }), timeout, what);
+  }
+
+  /** The HTTP response head, and for a non-101 its body (read until Content-Length or the end). */
+  async readResponse(timeout = DEFAULT_WAIT): Promise<RawResponse> {
+    await this.waitFor(() => this.inbox.includes('\r\n\r\n') || this.ended, timeout, 'the response head');
+    const end = this.inbox.indexOf('\r\n\r\n');
+    if (end === -1) throw new Error(`connection ended before a response head: ${JSON.stringify(this.inbox.toString('latin1'))}`);
+    const [statusLine = '', ...lines] = this.inbox.subarray(0, end).toString('latin1').split('\r\n');
+    this.inbox = this.inbox.subarray(end + 4);
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    const status = Number(statusLine.split(' ')[1]);
+    let body = '';
+    if (status !== 101) {
+      const length = Number(headers['content-length'] ?? NaN);
+      if (Number.isFinite(length)) {
+        await this.waitFor(() => this.inbox.length >= length || this.ended, timeout, 'the response body');
+        body = this.inbox.subarray(0, length).toString('utf8');
+        this.inbox = this.inbox.subarray(length);
+      } else {
+        await this.waitFor(() => this.ended, timeout, 'the end of the response');
+        body = this.inbox.toString('utf8');
+        this.inbox = Buffer.alloc(0);
+      }
+    }
+    return { status, headers, body };
+  }
+
+  /** The next frame from the server. */
+  async readFrame(timeout = DEFAULT_WAIT): Promise<ServerFrame> {
+    let parsed: { frame: ServerFrame; size: number } | null = null;
+    await this.waitFor(() => {
+      parsed = parseFrame(this.inbox);
+      return parsed !== null || this.ended;
+    }, timeout, 'a frame from the server');
+    const result = parsed as { frame: ServerFrame; size: number } | null;
+    if (result === null) throw new Error(`server ended with ${this.inbox.length} unparsed bytes`);
+    this.inbox = this.inbox.subarray(result.size);
+    return result.frame;
+  }
+
+  waitForEnd(timeout = DEFAULT_WAIT): Promise<void> {
+    return this.waitFor(() => this.ended, timeout, 'the server to end TCP');
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface ServerFrame {
+  fin: boolean;
+  opcode: number;
+  masked: boolean;
+  payload: Buffer;
+}
+
+function parseFrame(bytes: Buffer): { frame: ServerFrame; size: number } | null {
+  if (bytes.length < 2) return null;
+  const b0 = bytes[0]!;
+  const b1 = bytes[1]!;
+  const masked = (b1 & 0x80) !== 0;
+  let length = b1 & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (bytes.length < 4) return null;
+    length = bytes.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (bytes.length < 10) return null;
+    length = Number(bytes.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const mask = masked ? bytes.subarray(offset, offset + 4) : null;
+  if (masked) offset += 4;
+  if (bytes.length < offset + length) return null;
+  const payload = Buffer.from(bytes.subarray(offset, offset + length));
+  if (mask !== null) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
+  return { frame: { fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, masked, payload }, size: offset + length };
+}
+
+/** A client frame: masked unless `mask` is false. */
+export function clientFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), options: { mask?: boolean; fin?: boolean } = {}): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const masked = options.mask ?? true;
+  const head: number[] = [((options.fin ?? true) ? 0x80 : 0) | opcode];
+  const maskBit = masked ? 0x80 : 0;
+  if (data.length < 126) head.push(maskBit | data.length);
+  else if (data.length < 65536) head.push(maskBit | 126, data.length >> 8, data.length & 0xff);
+  else {
+    const big = Buffer.alloc(8);
+    big.writeBigUInt64BE(BigInt(data.length));
+    head.push(maskBit | 127, ...big);
+  }
+  if (!masked) return Buffer.concat([Buffer.from(head), data]);
+  const key = randomBytes(4);
+  const body = Buffer.from(data);
+  for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ key[i & 3]!;
+  return Buffer.concat([Buffer.from(head), key, body]);
+}
+
+export function closePayload(code: number, reason = ''): Buffer {
+  const body = Buffer.alloc(2 + Buffer.byteLength(reason));
+  body.writeUInt16BE(code);
+  body.write(reason, 2);
+  return body;
+}
+
+/** Reads a readable to its end (bounded by `limit` chunks). */
+export async function readAll<T>(readable: ReadableStream<T>, limit = 100_000): Promise<T[]> {
+  const chunks: T[] = [];
+  const reader = readable.getReader();
+  for (let i = 0; i < limit; i++) {
+    const { value, done } = await reader.read();
+    if (done) return chunks;
+    chunks.push(value);
+  }
+  throw new Error(`more than ${limit} chunks`);
+}
