@@ -7,3 +7,7 @@ export { acceptWebSocketStream } from './server/accept.js';
 export type { AcceptOptions, HandshakeRefusal, HeadersInput, ProtocolSelector, VerifyResult } from './server/options.js';
 export { serve } from './server/serve.js';
 export type { ConnectionHandler, ServeOptions, WebSocketStreamServer } from './server/serve.js';
+export { WebSocket } from './websocket/websocket.js';
+export type { BinaryType, WebSocketOptions } from './websocket/websocket.js';
+export { CloseEvent } from './websocket/close-event.js';
+export type { CloseEventInit } from './websocket/close-event.js';

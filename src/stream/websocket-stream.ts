@@ -65,6 +65,8 @@ export class WebSocketStream {
   #writableClosing = false;
   #readableDone = false;
   #settled = false;
+  /** Settles the readable's pending pull(): reading paused, the next read() may call pull() again. */
+  #settlePull: (() => void) | null = null;
   /** Rejections of writes the socket failed, run by #onEnd once the writable has its error. */
   #failedWrites: Array<() => void> = [];
 
@@ -173,7 +175,13 @@ export class WebSocketStream {
       start: (controller) => {
         this.#readableController = controller;
       },
-      pull: () => connection.resume(),
+      // pull() stays pending while the socket flows, and settles when reading pauses for lack of
+      // demand (#onMessage). While it is pending the streams machinery does not call it again;
+      // otherwise it would after every enqueue: a call, a promise and a microtask per message.
+      pull: () => new Promise<void>((resolve) => {
+        this.#settlePull = resolve;
+        connection.resume();
+      }),
       cancel: (reason) => {
         this.#readableDone = true;
         this.#closeWithReason(reason);
@@ -208,7 +216,11 @@ export class WebSocketStream {
       return true;
     }
     controller.enqueue(chunk);
-    return (controller.desiredSize ?? 0) > 0;
+    if ((controller.desiredSize ?? 0) > 0) return true;
+    const settlePull = this.#settlePull;
+    this.#settlePull = null;
+    settlePull?.();
+    return false;
   }
 
   #write(chunk: unknown): Promise<void> {
