@@ -11,3 +11,4 @@ export { WebSocket } from './websocket/websocket.js';
 export type { BinaryType, WebSocketOptions } from './websocket/websocket.js';
 export { CloseEvent } from './websocket/close-event.js';
 export type { CloseEventInit } from './websocket/close-event.js';
+export { acceptWebSocket } from './websocket/accept-websocket.js';

@@ -7,7 +7,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket as WsPeer } from 'ws';
-import { acceptWebSocketStream, CloseEvent, WebSocket } from '../src/index.js';
+import { acceptWebSocket, acceptWebSocketStream, CloseEvent, WebSocket } from '../src/index.js';
 import { ADAPTER_STREAM_OPTIONS, wrapWebSocketStream } from '../src/websocket/websocket.js';
 import { frame, startRawServer, type RawServer } from './helpers/raw-server.js';
 import {
@@ -530,6 +530,39 @@ describe('event handlers', () => {
 });
 
 describe('server side', () => {
+  it('acceptWebSocket() gives an http server the classic API, fed by the same engine', async () => {
+    const http = createHttpServer();
+    const accepted: WebSocket[] = [];
+    http.on('upgrade', (request, socket, head) => {
+      const ws = acceptWebSocket(request, socket, head, { protocols: ['chat'] });
+      ws.binaryType = 'arraybuffer';
+      ws.onmessage = (event) => ws.send((event as MessageEvent).data as string | ArrayBuffer);
+      accepted.push(ws);
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    onCleanup(() => new Promise<void>((resolve) => {
+      http.closeAllConnections();
+      http.close(() => resolve());
+    }));
+    const { ws, closed } = open(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/`, ['other', 'chat']);
+    ws.binaryType = 'arraybuffer';
+    await nextEvent(ws, 'open');
+    expect(ws.protocol).toBe('chat');
+    await waitFor(() => accepted[0]?.readyState === WebSocket.OPEN, WAIT, 'server open');
+    expect(accepted[0]!.protocol).toBe('chat');
+    ws.send('text');
+    expect((await nextEvent<MessageEvent>(ws, 'message')).data).toBe('text');
+    ws.send(new Uint8Array([1, 2, 3]));
+    const binary = (await nextEvent<MessageEvent>(ws, 'message')).data as ArrayBuffer;
+    expect([...new Uint8Array(binary)]).toEqual([1, 2, 3]);
+    const serverClosed = nextEvent<CloseEvent>(accepted[0]!, 'close');
+    accepted[0]!.close(4003, 'server done');
+    const clientClose = await closed;
+    expect([clientClose.wasClean, clientClose.code, clientClose.reason]).toEqual([true, 4003, 'server done']);
+    expect((await serverClosed).code).toBe(4003);
+  });
+
   it('wraps a WebSocketStream accepted by an http server', async () => {
     const http = createHttpServer();
     const accepted: WebSocket[] = [];
