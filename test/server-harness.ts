@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { closeBody, frame, parseClientFrame, type ClientFrame } from './helpers/raw-server.js';
 
 const DEFAULT_WAIT = 5000;
 
@@ -194,62 +195,17 @@ export class RawClient {
   }
 }
 
-export interface ServerFrame {
-  fin: boolean;
-  opcode: number;
-  masked: boolean;
-  payload: Buffer;
-}
+/** Frames are parsed and built by the same helpers as the hostile-server tests use. */
+export type ServerFrame = ClientFrame;
+const parseFrame = parseClientFrame;
 
-function parseFrame(bytes: Buffer): { frame: ServerFrame; size: number } | null {
-  if (bytes.length < 2) return null;
-  const b0 = bytes[0]!;
-  const b1 = bytes[1]!;
-  const masked = (b1 & 0x80) !== 0;
-  let length = b1 & 0x7f;
-  let offset = 2;
-  if (length === 126) {
-    if (bytes.length < 4) return null;
-    length = bytes.readUInt16BE(2);
-    offset = 4;
-  } else if (length === 127) {
-    if (bytes.length < 10) return null;
-    length = Number(bytes.readBigUInt64BE(2));
-    offset = 10;
-  }
-  const mask = masked ? bytes.subarray(offset, offset + 4) : null;
-  if (masked) offset += 4;
-  if (bytes.length < offset + length) return null;
-  const payload = Buffer.from(bytes.subarray(offset, offset + length));
-  if (mask !== null) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i & 3]!;
-  return { frame: { fin: (b0 & 0x80) !== 0, opcode: b0 & 0x0f, masked, payload }, size: offset + length };
-}
-
-/** A client frame: masked unless `mask` is false. */
+/** A client frame: masked with a fresh random key unless `mask` is false. */
 export function clientFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), options: { mask?: boolean; fin?: boolean } = {}): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const masked = options.mask ?? true;
-  const head: number[] = [((options.fin ?? true) ? 0x80 : 0) | opcode];
-  const maskBit = masked ? 0x80 : 0;
-  if (data.length < 126) head.push(maskBit | data.length);
-  else if (data.length < 65536) head.push(maskBit | 126, data.length >> 8, data.length & 0xff);
-  else {
-    const big = Buffer.alloc(8);
-    big.writeBigUInt64BE(BigInt(data.length));
-    head.push(maskBit | 127, ...big);
-  }
-  if (!masked) return Buffer.concat([Buffer.from(head), data]);
-  const key = randomBytes(4);
-  const body = Buffer.from(data);
-  for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ key[i & 3]!;
-  return Buffer.concat([Buffer.from(head), key, body]);
+  return frame(opcode, payload, { fin: options.fin ?? true, ...(options.mask === false ? {} : { mask: randomBytes(4) }) });
 }
 
 export function closePayload(code: number, reason = ''): Buffer {
-  const body = Buffer.alloc(2 + Buffer.byteLength(reason));
-  body.writeUInt16BE(code);
-  body.write(reason, 2);
-  return body;
+  return closeBody(code, reason);
 }
 
 /** Reads a readable to its end (bounded by `limit` chunks). */
