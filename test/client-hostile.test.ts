@@ -217,6 +217,11 @@ describe('hostile server: opening handshake', () => {
     await expectHandshakeFailure(
       (conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Extensions: permessage-deflate'] }),
       /extension.*permessage-deflate/,
+      { perMessageDeflate: false },
+    );
+    await expectHandshakeFailure(
+      (conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Extensions: x-webkit-deflate-frame'] }),
+      /extension that was not offered: x-webkit-deflate-frame/,
     );
   });
 
@@ -273,6 +278,8 @@ interface Violation {
   before?: Array<string | Uint8Array>;
   /** Send the first write in the same TCP segment as the 101 answer. */
   withHandshake?: boolean;
+  /** Extra header lines of the 101 (e.g. an agreed permessage-deflate). */
+  handshakeHeaders?: string[];
   /** Payloads of the pings sent before the violation: the client answers them before its Close. */
   pongs?: string[];
 }
@@ -280,10 +287,11 @@ interface Violation {
 async function expectViolation(v: Violation): Promise<void> {
   const server = await serve(async (conn) => {
     const [first, ...rest] = v.writes;
+    const headers = v.handshakeHeaders ?? [];
     if (v.withHandshake && first) {
-      await conn.acceptHandshake({ extra: first });
+      await conn.acceptHandshake({ extra: first, headers });
     } else {
-      await conn.acceptHandshake();
+      await conn.acceptHandshake({ headers });
       if (first) await conn.write(first);
     }
     for (const bytes of rest) await conn.write(bytes);
