@@ -319,13 +319,14 @@ export class Connection {
           if (event.type === 'text' || event.type === 'binary') this.deliver(event.data);
         } catch (error) {
           this.fail(error as Error);
-          return;
         }
+        // Parse what follows; after a failure this resumes the socket so that the peer's FIN is seen.
         this.drain();
       },
       (error: Error) => {
         this.inflating = false;
         this.fail(error);
+        this.drain();
       },
     );
   }
