@@ -3,6 +3,7 @@ export type { WebSocketOpenInfo, WebSocketClosedInfo } from './stream/websocket-
 export { WebSocketError } from './stream/websocket-error.js';
 export type { WebSocketCloseInfo } from './stream/websocket-error.js';
 export type { WebSocketStreamOptions } from './stream/options.js';
+export type { PerMessageDeflateOptions } from './stream/deflate-options.js';
 export { acceptWebSocketStream } from './server/accept.js';
 export type { AcceptOptions, HandshakeRefusal, HeadersInput, ProtocolSelector, VerifyResult } from './server/options.js';
 export { serve } from './server/serve.js';

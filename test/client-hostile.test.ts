@@ -3,6 +3,7 @@
 // the application sees (opened, closed, the readable) and the exact bytes the client sent back.
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketError, WebSocketStream, type WebSocketStreamOptions } from '../src/index.js';
 import {
@@ -217,6 +218,11 @@ describe('hostile server: opening handshake', () => {
     await expectHandshakeFailure(
       (conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Extensions: permessage-deflate'] }),
       /extension.*permessage-deflate/,
+      { perMessageDeflate: false },
+    );
+    await expectHandshakeFailure(
+      (conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Extensions: x-webkit-deflate-frame'] }),
+      /extension that was not offered: x-webkit-deflate-frame/,
     );
   });
 
@@ -273,6 +279,8 @@ interface Violation {
   before?: Array<string | Uint8Array>;
   /** Send the first write in the same TCP segment as the 101 answer. */
   withHandshake?: boolean;
+  /** Extra header lines of the 101 (e.g. an agreed permessage-deflate). */
+  handshakeHeaders?: string[];
   /** Payloads of the pings sent before the violation: the client answers them before its Close. */
   pongs?: string[];
 }
@@ -280,10 +288,11 @@ interface Violation {
 async function expectViolation(v: Violation): Promise<void> {
   const server = await serve(async (conn) => {
     const [first, ...rest] = v.writes;
+    const headers = v.handshakeHeaders ?? [];
     if (v.withHandshake && first) {
-      await conn.acceptHandshake({ extra: first });
+      await conn.acceptHandshake({ extra: first, headers });
     } else {
-      await conn.acceptHandshake();
+      await conn.acceptHandshake({ headers });
       if (first) await conn.write(first);
     }
     for (const bytes of rest) await conn.write(bytes);
@@ -792,5 +801,145 @@ describe('hostile server: legal byte streams', () => {
     await conn.waitForEnd();
     conn.socket.end();
     expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1000, reason: 'ack' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate (RFC 7692): the answer is checked strictly, RSV1 rules, bounded inflating
+// ---------------------------------------------------------------------------------------------
+
+const DEFLATE = ['Sec-WebSocket-Extensions: permessage-deflate'];
+
+/** What a permessage-deflate sender puts on the wire: raw deflate, sync flush, tail removed. */
+function compress(data: Buffer | string): Buffer {
+  const out = deflateRawSync(typeof data === 'string' ? Buffer.from(data) : data, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - 4);
+}
+
+describe('permessage-deflate: the handshake', () => {
+  it('offers "permessage-deflate; client_max_window_bits" by default, like Chrome, and reports the answer', async () => {
+    const answer = 'permessage-deflate; server_max_window_bits=12';
+    const server = await serve((conn) => conn.acceptHandshake({ headers: [`Sec-WebSocket-Extensions: ${answer}`] }));
+    const ws = connect(server);
+    expect((await within(ws.opened, 'opened')).extensions).toBe(answer);
+    const conn = await server.nextConnection();
+    expect(conn.request.headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
+  });
+
+  it('perMessageDeflate: false offers nothing; an object tunes the offer', async () => {
+    const server = await serve((conn) => conn.acceptHandshake());
+    await within(connect(server, { perMessageDeflate: false }).opened, 'opened');
+    expect((await server.nextConnection()).request.headers['sec-websocket-extensions']).toBeUndefined();
+    await within(connect(server, {
+      perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 11 },
+    }).opened, 'opened');
+    expect((await server.nextConnection()).request.headers['sec-websocket-extensions'])
+      .toBe('permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11');
+  });
+
+  it.each([
+    ['an unknown parameter', 'permessage-deflate; foo=1', /unknown permessage-deflate parameter foo/],
+    ['a duplicate parameter', 'permessage-deflate; client_no_context_takeover; client_no_context_takeover', /repeated the permessage-deflate parameter client_no_context_takeover/],
+    ['an out-of-range window', 'permessage-deflate; server_max_window_bits=16', /server_max_window_bits=16; it must be an integer from 8 to 15/],
+    ['a window of 8 for our compressor', 'permessage-deflate; client_max_window_bits=8', /window under 9 bits/],
+    ['permessage-deflate twice', 'permessage-deflate, permessage-deflate', /more than once/],
+    ['a malformed header', 'permessage-deflate; ;', /Invalid Sec-WebSocket-Extensions header/],
+  ])('%s in the answer fails the handshake with a clear message', async (_what, answer, message) => {
+    await expectHandshakeFailure((conn) => conn.acceptHandshake({ headers: [`Sec-WebSocket-Extensions: ${answer}`] }), message);
+  });
+
+  it('rejects bad options with a TypeError', () => {
+    expect(() => new WebSocketStream('ws://127.0.0.1:1', { perMessageDeflate: { serverMaxWindowBits: 16 } })).toThrow(TypeError);
+    expect(() => new WebSocketStream('ws://127.0.0.1:1', { perMessageDeflate: { clientMaxWindowBits: 8 } })).toThrow(/from 9 to 15/);
+    expect(() => new WebSocketStream('ws://127.0.0.1:1', { perMessageDeflate: { level: 10 } })).toThrow(/level/);
+    expect(() => new WebSocketStream('ws://127.0.0.1:1', { perMessageDeflate: 'yes' as unknown as boolean })).toThrow(TypeError);
+  });
+});
+
+describe('permessage-deflate: receiving', () => {
+  it('inflates single-frame and fragmented messages (RSV1 on the first frame only), control frames between', async () => {
+    const text = 'hello, compressed world! '.repeat(100);
+    const binary = Buffer.alloc(5000, 7);
+    const packed = compress(binary);
+    const server = await serve(async (conn) => {
+      await conn.acceptHandshake({ headers: DEFLATE });
+      await conn.write(Buffer.concat([
+        frame(OP.text, compress(text), { rsv: 4 }),
+        frame(OP.binary, packed.subarray(0, 3), { rsv: 4, fin: false }),
+        frame(OP.ping, 'between'),
+        frame(OP.cont, packed.subarray(3), {}),
+        frame(OP.text, 'plain, uncompressed'),
+        frame(OP.binary, Buffer.from([0]), { rsv: 4 }), // the empty message, compressed
+      ]));
+    });
+    const ws = connect(server);
+    const { readable } = await within(ws.opened, 'opened');
+    const reader = readable.getReader();
+    expect((await within(reader.read(), 'read')).value).toBe(text);
+    const second = (await within(reader.read(), 'read')).value as Uint8Array;
+    expect(Buffer.from(second).equals(binary)).toBe(true);
+    expect(second.buffer.byteLength).toBe(second.byteLength);
+    expect((await within(reader.read(), 'read')).value).toBe('plain, uncompressed');
+    expect((await within(reader.read(), 'read')).value).toEqual(new Uint8Array(0));
+    const conn = await server.nextConnection();
+    const pong = await conn.readFrame();
+    expect(pong.opcode).toBe(OP.pong);
+    expect(pong.payload.toString()).toBe('between');
+  });
+
+  it('RSV1 on a control frame -> 1002', async () => {
+    await expectViolation({ handshakeHeaders: DEFLATE, writes: [frame(OP.ping, 'x', { rsv: 4 })], code: 1002, message: /RSV1 set on a control frame/ });
+  });
+
+  it('RSV1 on a continuation frame -> 1002', async () => {
+    await expectViolation({
+      handshakeHeaders: DEFLATE,
+      writes: [frame(OP.text, compress('ab'), { rsv: 4, fin: false }), frame(OP.cont, compress('cd'), { rsv: 4 })],
+      code: 1002,
+      message: /RSV1 set on a continuation frame/,
+    });
+  });
+
+  it('RSV2 with permessage-deflate agreed -> 1002', async () => {
+    await expectViolation({ handshakeHeaders: DEFLATE, writes: [text('hi', { rsv: 2 })], code: 1002, message: /Reserved bits/ });
+  });
+
+  it('corrupt compressed data -> 1007, after the good message before it', async () => {
+    await expectViolation({
+      handshakeHeaders: DEFLATE,
+      writes: [frame(OP.text, compress('fine'), { rsv: 4 }), frame(OP.text, Buffer.from([0xff, 0xfe, 0xfd, 0x00]), { rsv: 4 })],
+      before: ['fine'],
+      code: 1007,
+      message: /Invalid compressed data/,
+    });
+  });
+
+  it('compressed text that inflates to invalid UTF-8 -> 1007', async () => {
+    await expectViolation({
+      handshakeHeaders: DEFLATE,
+      writes: [frame(OP.text, compress(Buffer.from([0x61, 0xff, 0x62])), { rsv: 4 })],
+      code: 1007,
+      message: /not valid UTF-8/,
+    });
+  });
+
+  it('a decompression bomb stops at maxPayload once inflated -> 1009', async () => {
+    // 64 MiB of zeros deflate to about 64 KiB: far under the limit on the wire, far over it inflated.
+    const bomb = compress(Buffer.alloc(64 * 1024 * 1024));
+    expect(bomb.length).toBeLessThan(128 * 1024);
+    const before = process.memoryUsage().arrayBuffers;
+    await expectViolation({
+      handshakeHeaders: DEFLATE,
+      options: { maxPayload: 1024 * 1024 },
+      writes: [frame(OP.binary, bomb, { rsv: 4 })],
+      code: 1009,
+      message: /larger than the 1048576-byte limit once inflated/,
+    });
+    // Inflating stopped near 1 MiB: nowhere near the 64 MiB the bomb holds.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('RSV1 without permessage-deflate agreed -> 1002 (the client offered it, the server did not accept)', async () => {
+    await expectViolation({ writes: [frame(OP.text, compress('x'), { rsv: 4 })], code: 1002, message: /Reserved bits/ });
   });
 });

@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream, type AcceptOptions } from '../src/index.js';
 import { checkUpgradeRequest } from '../src/server/request.js';
-import { handshakeRequest, RawClient, startServer, within, type TestServer } from './server-harness.js';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { clientFrame, handshakeRequest, RawClient, startServer, within, type TestServer } from './server-harness.js';
 
 let server: TestServer | undefined;
 const clients: RawClient[] = [];
@@ -375,3 +376,72 @@ async function acceptingServerAgain(options: AcceptOptions): Promise<void> {
   await server?.close();
   await acceptingServer(options);
 }
+
+describe('permessage-deflate', () => {
+  const offer = (value: string) => handshakeRequest('/', { 'Sec-WebSocket-Extensions': value });
+
+  it('is off unless configured: an offer gets no answer', async () => {
+    await acceptingServer();
+    const response = await send(offer('permessage-deflate; client_max_window_bits'));
+    expect(response.status).toBe(101);
+    expect(response.headers['sec-websocket-extensions']).toBeUndefined();
+    expect((await (await nextAccepted()).opened).extensions).toBe('');
+  });
+
+  it('answers Chrome\'s offer and reports the answer as extensions', async () => {
+    await acceptingServer({ perMessageDeflate: true });
+    const response = await send(offer('permessage-deflate; client_max_window_bits'));
+    expect(response.status).toBe(101);
+    expect(response.headers['sec-websocket-extensions']).toBe('permessage-deflate');
+    expect((await (await nextAccepted()).opened).extensions).toBe('permessage-deflate');
+  });
+
+  it('declines broken offers and accepts the next one; applies its policy', async () => {
+    await acceptingServer({ perMessageDeflate: { serverMaxWindowBits: 11, clientNoContextTakeover: true } });
+    const response = await send(offer('permessage-deflate; bogus, permessage-deflate; server_max_window_bits=99, permessage-deflate; client_max_window_bits'));
+    expect(response.headers['sec-websocket-extensions']).toBe('permessage-deflate; client_no_context_takeover; server_max_window_bits=11');
+  });
+
+  it('answers a malformed Sec-WebSocket-Extensions with 400 naming the problem', async () => {
+    await acceptingServer({ perMessageDeflate: true });
+    const response = await send(offer('permessage-deflate; ="x"'));
+    expect(response.status).toBe(400);
+    expect(response.body).toMatch(/Invalid Sec-WebSocket-Extensions header/);
+  });
+
+  it('rejects bad options with a TypeError', async () => {
+    expect(() => acceptWebSocketStream({ headers: {} } as IncomingMessage, {} as Duplex, undefined, { perMessageDeflate: { serverMaxWindowBits: 8 } })).toThrow(TypeError);
+  });
+
+  it('RSV1 on a control frame from the client -> 1002; RSV1 without agreement -> 1002', async () => {
+    for (const [deflate, bytes] of [
+      [true, (() => { const f = clientFrame(0x9, 'x'); f[0] = f[0]! | 0x40; return f; })()],
+      [false, (() => { const f = clientFrame(0x1, Buffer.from([0x4b, 0x04, 0x00])); f[0] = f[0]! | 0x40; return f; })()],
+    ] as const) {
+      await server?.close();
+      await acceptingServer({ perMessageDeflate: deflate });
+      const { client, status } = await send(offer('permessage-deflate'));
+      expect(status).toBe(101);
+      const wss = await nextAccepted();
+      const { readable } = await wss.opened;
+      void readable.getReader().read().catch(() => {});
+      client.write(bytes);
+      const close = await client.readFrame();
+      expect(close.opcode).toBe(0x8);
+      expect(close.payload.readUInt16BE(0)).toBe(1002);
+      accepted.length = 0;
+    }
+  });
+
+  it('inflates a compressed message from the client', async () => {
+    await acceptingServer({ perMessageDeflate: true });
+    const { client } = await send(offer('permessage-deflate'));
+    const wss = await nextAccepted();
+    const { readable } = await wss.opened;
+    const packed = deflateRawSync(Buffer.from('hello hello hello'), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const f = clientFrame(0x1, packed.subarray(0, packed.length - 4));
+    f[0] = f[0]! | 0x40;
+    client.write(f);
+    expect((await within(readable.getReader().read(), 1000, 'read')).value).toBe('hello hello hello');
+  });
+});

@@ -11,6 +11,8 @@ export interface Frame {
   payload: Buffer;
   /** True when `payload` is a fresh buffer of its exact length, false when it views a socket chunk. */
   owned: boolean;
+  /** RSV1: with permessage-deflate, the first frame of a compressed message (RFC 7692 6). */
+  rsv1: boolean;
 }
 
 export interface FrameReaderOptions {
@@ -20,10 +22,24 @@ export interface FrameReaderOptions {
   maxPayload: number;
   /** Bytes of the data message assembled so far, so the limit applies across fragments. */
   pendingMessageBytes: () => number;
+  /** permessage-deflate was agreed: RSV1 may mark the first frame of a data message. */
+  allowRsv1: boolean;
+  /** The fragmented message in progress is compressed (its wire size gets deflate's slack). */
+  pendingCompressed: () => boolean;
+}
+
+/**
+ * Deflate can expand incompressible data (stored blocks: 5 bytes per 64 KiB, plus a final block),
+ * so a compressed message may exceed maxPayload on the wire by this much and still inflate to at
+ * most maxPayload; the inflated size is checked separately while inflating.
+ */
+export function compressedSlack(maxPayload: number): number {
+  return Math.ceil(maxPayload / 16384) + 1024;
 }
 
 interface Header {
   fin: boolean;
+  rsv1: boolean;
   opcode: number;
   headerLength: number;
   payloadLength: number;
@@ -58,7 +74,7 @@ export class FrameReader {
     this.header = null;
     const { bytes, owned } = this.queue.take(header.payloadLength);
     if (header.mask !== null) applyMask(bytes, header.mask);
-    return { fin: header.fin, opcode: header.opcode, payload: bytes, owned };
+    return { fin: header.fin, opcode: header.opcode, payload: bytes, owned, rsv1: header.rsv1 };
   }
 
   private readHeader(): Header | null {
@@ -71,11 +87,20 @@ export class FrameReader {
     const masked = (b1 & 0x80) !== 0;
     const shortLength = b1 & 0x7f;
 
-    if ((b0 & 0x70) !== 0) {
+    const rsv1 = (b0 & 0x40) !== 0;
+    if ((b0 & 0x30) !== 0 || (rsv1 && !this.options.allowRsv1)) {
       throw new ProtocolError(CloseCode.ProtocolError, 'Reserved bits set without a negotiated extension');
     }
     if (!isKnownOpcode(opcode)) {
       throw new ProtocolError(CloseCode.ProtocolError, `Unknown opcode 0x${opcode.toString(16)}`);
+    }
+    // RFC 7692 6: RSV1 marks a whole message as compressed, so only its first frame carries it;
+    // control frames are never compressed.
+    if (rsv1 && isControlOpcode(opcode)) {
+      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a control frame');
+    }
+    if (rsv1 && opcode === 0) {
+      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a continuation frame');
     }
     if (isControlOpcode(opcode)) {
       if (!fin) throw new ProtocolError(CloseCode.ProtocolError, 'Fragmented control frame');
@@ -109,7 +134,9 @@ export class FrameReader {
 
     if (!isControlOpcode(opcode)) {
       const total = this.options.pendingMessageBytes() + payloadLength;
-      if (total > this.options.maxPayload) {
+      const compressed = rsv1 || (opcode === 0 && this.options.pendingCompressed());
+      const limit = this.options.maxPayload + (compressed ? compressedSlack(this.options.maxPayload) : 0);
+      if (total > limit) {
         throw new ProtocolError(
           CloseCode.MessageTooBig,
           `Message larger than the ${this.options.maxPayload}-byte limit`,
@@ -123,6 +150,6 @@ export class FrameReader {
       for (let k = 0; k < 4; k++) mask[k] = queue.byteAt(2 + extraLength + k);
     }
     queue.skip(headerLength);
-    return { fin, opcode, headerLength, payloadLength, mask };
+    return { fin, rsv1, opcode, headerLength, payloadLength, mask };
   }
 }

@@ -6,8 +6,9 @@ import { applyMask, writeRandomMask } from './masking.js';
  * write. With `mask` (client role) the copy is masked with a fresh random key.
  */
 
-export function encodeFrame(opcode: number, payload: Uint8Array, mask: boolean): Buffer {
-  const { frame, headerLength } = allocateFrame(opcode, payload.length, mask);
+export function encodeFrame(opcode: number, payload: Uint8Array, mask: boolean, rsv1 = false): Buffer {
+  // RSV1 marks a permessage-deflate compressed message (RFC 7692 6).
+  const { frame, headerLength } = allocateFrame(rsv1 ? 0x40 | opcode : opcode, payload.length, mask);
   frame.set(payload, headerLength);
   if (mask) maskPayload(frame, headerLength);
   return frame;

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { acceptServerAnswer, type ClientDeflateOffer, type DeflateParams } from './permessage-deflate.js';
 
 /** The GUID of RFC 6455 1.3, appended to the key to compute Sec-WebSocket-Accept. */
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -46,7 +47,10 @@ export interface HandshakeResponse {
 
 export interface HandshakeResult {
   protocol: string;
+  /** The server's Sec-WebSocket-Extensions, as sent, or "". */
   extensions: string;
+  /** permessage-deflate as agreed, or null. */
+  deflate: DeflateParams | null;
 }
 
 function headerValue(headers: HandshakeResponse['headers'], name: string): string | undefined {
@@ -62,6 +66,7 @@ export function validateHandshakeResponse(
   response: HandshakeResponse,
   key: string,
   offeredProtocols: readonly string[],
+  deflateOffer: ClientDeflateOffer | null = null,
 ): HandshakeResult {
   const { statusCode, statusMessage, headers } = response;
   if (statusCode !== 101) {
@@ -81,10 +86,8 @@ export function validateHandshakeResponse(
     throw new Error(`Invalid Sec-WebSocket-Accept header in the handshake response: ${JSON.stringify(accept ?? null)}`);
   }
   const extensions = headerValue(headers, 'sec-websocket-extensions');
-  if (extensions !== undefined && extensions.trim() !== '') {
-    // We offer no extension yet, so any extension named here was not requested.
-    throw new Error(`Server named an extension that was not offered: ${extensions}`);
-  }
+  // Only permessage-deflate can be offered; anything else named here was not requested.
+  const deflate = acceptServerAnswer(extensions, deflateOffer);
   const protocol = headerValue(headers, 'sec-websocket-protocol');
   if (protocol !== undefined) {
     if (offeredProtocols.length === 0) {
@@ -94,5 +97,5 @@ export function validateHandshakeResponse(
       throw new Error(`Server selected subprotocol "${protocol}", which was not offered`);
     }
   }
-  return { protocol: protocol ?? '', extensions: '' };
+  return { protocol: protocol ?? '', extensions: deflate === null ? '' : extensions!.trim(), deflate };
 }

@@ -10,12 +10,19 @@ export type ReceivedEvent =
   | { type: 'binary'; data: Uint8Array }
   | { type: 'ping'; payload: Buffer }
   | { type: 'pong'; payload: Buffer }
-  | { type: 'close'; code: number; reason: string };
+  | { type: 'close'; code: number; reason: string }
+  /**
+   * A complete permessage-deflate message (RSV1 on its first frame), still compressed: the
+   * transport inflates it, then turns it into text or binary with decodeMessage().
+   */
+  | { type: 'compressed'; opcode: number; fragments: Buffer[]; length: number };
 
 export interface MessageReaderOptions {
   /** Server role: incoming frames must be masked. */
   expectMasked: boolean;
   maxPayload: number;
+  /** permessage-deflate was agreed: RSV1 marks compressed messages. */
+  deflate?: boolean;
 }
 
 /**
@@ -29,12 +36,16 @@ export class MessageReader {
   private fragmentedOpcode = -1;
   private fragments: Buffer[] = [];
   private fragmentBytes = 0;
+  /** The fragmented message in progress had RSV1 on its first frame. */
+  private fragmentedCompressed = false;
 
   constructor(options: MessageReaderOptions) {
     this.frames = new FrameReader({
       expectMasked: options.expectMasked,
       maxPayload: options.maxPayload,
       pendingMessageBytes: () => this.fragmentBytes,
+      allowRsv1: options.deflate === true,
+      pendingCompressed: () => this.fragmentedCompressed,
     });
   }
 
@@ -78,16 +89,27 @@ export class MessageReader {
         }
         if (!frame.fin) {
           this.fragmentedOpcode = frame.opcode;
+          this.fragmentedCompressed = frame.rsv1;
           this.fragments = [frame.payload];
           this.fragmentBytes = frame.payload.length;
           return null;
         }
-        return toMessage(frame.opcode, frame.payload, frame.owned);
+        if (frame.rsv1) return { type: 'compressed', opcode: frame.opcode, fragments: [frame.payload], length: frame.payload.length };
+        return decodeMessage(frame.opcode, frame.payload, frame.owned);
     }
   }
 
   private finishFragmented(): ReceivedEvent {
     const opcode = this.fragmentedOpcode;
+    if (this.fragmentedCompressed) {
+      // The inflater reads the fragments one by one: no need to join them first.
+      const event: ReceivedEvent = { type: 'compressed', opcode, fragments: this.fragments, length: this.fragmentBytes };
+      this.fragmentedOpcode = -1;
+      this.fragmentedCompressed = false;
+      this.fragments = [];
+      this.fragmentBytes = 0;
+      return event;
+    }
     const whole = Buffer.allocUnsafeSlow(this.fragmentBytes);
     let offset = 0;
     for (const fragment of this.fragments) {
@@ -97,11 +119,15 @@ export class MessageReader {
     this.fragmentedOpcode = -1;
     this.fragments = [];
     this.fragmentBytes = 0;
-    return toMessage(opcode, whole, true);
+    return decodeMessage(opcode, whole, true);
   }
 }
 
-function toMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
+/**
+ * A complete message payload as an event: text is decoded (invalid UTF-8 is 1007), binary is given
+ * its own ArrayBuffer. `owned`: the payload is a fresh buffer nobody else holds.
+ */
+export function decodeMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
   if (opcode === Opcode.Text) {
     const text = decodeUtf8(payload);
     if (text === null) throw new ProtocolError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { OpenedSocket } from '../transport/client-handshake.js';
+import { negotiateAsServer } from '../protocol/permessage-deflate.js';
+import type { NegotiatedDeflate, OpenedSocket } from '../transport/client-handshake.js';
 import { REFUSAL_OWNED_HEADERS, resolveHeaders, type ResolvedAcceptOptions, type VerifyResult } from './options.js';
 import { checkUpgradeRequest, type AcceptableRequest } from './request.js';
 import { refuseSocket, statusText, switchingProtocolsResponse, type HeaderLines } from './response.js';
@@ -80,6 +81,22 @@ export function answerHandshake(
       });
       return;
     }
+    let deflate: NegotiatedDeflate | null = null;
+    let extensions = '';
+    if (options.deflate !== null) {
+      const offer = request.headers['sec-websocket-extensions'];
+      try {
+        const agreed = negotiateAsServer(Array.isArray(offer) ? offer.join(', ') : offer, options.deflate.policy);
+        if (agreed !== null) {
+          deflate = { params: agreed.params, tuning: options.deflate.tuning };
+          extensions = agreed.answer;
+        }
+      } catch (error) {
+        const message = (error as Error).message;
+        refuse({ status: 400, message, headers: [], error: new Error(`Handshake refused with 400 Bad Request: ${message}`) });
+        return;
+      }
+    }
     runHooks(request, check, options).then(
       (outcome) => {
         if (settled) return;
@@ -92,8 +109,8 @@ export function answerHandshake(
           return;
         }
         settle();
-        socket.write(switchingProtocolsResponse(check.key, outcome, options.headers));
-        resolve({ socket, head, protocol: outcome, extensions: '' });
+        socket.write(switchingProtocolsResponse(check.key, outcome, extensions, options.headers));
+        resolve({ socket, head, protocol: outcome, extensions, deflate });
       },
       (error: unknown) => refuse({
         status: 500,

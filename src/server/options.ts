@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import type { DeflateTuning, ServerDeflatePolicy } from '../protocol/permessage-deflate.js';
+import { resolveServerDeflate, type PerMessageDeflateOptions } from '../stream/deflate-options.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD } from '../stream/options.js';
 import type { HeaderLines } from './response.js';
 
@@ -63,6 +65,12 @@ export interface AcceptOptions {
   readableStrategy?: QueuingStrategy<string | Uint8Array | ArrayBuffer>;
   /** Queuing strategy of the writable; default: one chunk. */
   writableStrategy?: QueuingStrategy<unknown>;
+  /**
+   * permessage-deflate (RFC 7692). Default off; `true` or an object accepts a client's offer
+   * (the first acceptable one, in the client's order). Costs memory per connection: see
+   * docs/compression.md.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 export interface ResolvedAcceptOptions {
@@ -77,6 +85,7 @@ export interface ResolvedAcceptOptions {
   binaryType: AcceptOptions['binaryType'];
   readableStrategy: AcceptOptions['readableStrategy'];
   writableStrategy: AcceptOptions['writableStrategy'];
+  deflate: { policy: ServerDeflatePolicy; tuning: DeflateTuning } | null;
 }
 
 /** Checks the options; every mistake is a TypeError naming the option. */
@@ -107,6 +116,7 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
     binaryType: o.binaryType,
     readableStrategy: o.readableStrategy,
     writableStrategy: o.writableStrategy,
+    deflate: resolveServerDeflate(o.perMessageDeflate),
   };
 }
 

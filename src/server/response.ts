@@ -11,7 +11,7 @@ import { computeAccept } from '../protocol/handshake.js';
 /** Header lines in order; a name may repeat (Set-Cookie). Values are already validated. */
 export type HeaderLines = ReadonlyArray<readonly [string, string]>;
 
-export function switchingProtocolsResponse(key: string, protocol: string, extra: HeaderLines): Buffer {
+export function switchingProtocolsResponse(key: string, protocol: string, extensions: string, extra: HeaderLines): Buffer {
   const lines = [
     'HTTP/1.1 101 Switching Protocols',
     'Upgrade: websocket',
@@ -19,6 +19,7 @@ export function switchingProtocolsResponse(key: string, protocol: string, extra:
     `Sec-WebSocket-Accept: ${computeAccept(key)}`,
   ];
   if (protocol !== '') lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
+  if (extensions !== '') lines.push(`Sec-WebSocket-Extensions: ${extensions}`);
   for (const [name, value] of extra) lines.push(`${name}: ${value}`);
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }

@@ -1,4 +1,6 @@
 import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import type { ClientDeflateOffer, DeflateTuning } from '../protocol/permessage-deflate.js';
+import { resolveClientDeflate, type PerMessageDeflateOptions } from './deflate-options.js';
 import { toUSVString } from './websocket-error.js';
 
 /** Options of `new WebSocketStream(url, options)`: the two standard ones and Node extensions. */
@@ -30,6 +32,11 @@ export interface WebSocketStreamOptions {
   readableStrategy?: QueuingStrategy<string | Uint8Array | ArrayBuffer>;
   /** Queuing strategy of the writable; default: one chunk (the streams default). */
   writableStrategy?: QueuingStrategy<unknown>;
+  /**
+   * permessage-deflate (RFC 7692). Default `true`: offer it as Chrome does
+   * (`permessage-deflate; client_max_window_bits`). `false` offers nothing; an object tunes it.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -47,6 +54,7 @@ export interface ResolvedOptions {
   binaryType: 'uint8array' | 'arraybuffer';
   readableStrategy: QueuingStrategy<string | Uint8Array | ArrayBuffer> | undefined;
   writableStrategy: QueuingStrategy<unknown> | undefined;
+  deflate: { offer: ClientDeflateOffer; tuning: DeflateTuning } | null;
 }
 
 /** Checks the options the way WebIDL and the standard do; every mistake is a TypeError or SyntaxError. */
@@ -66,6 +74,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     binaryType: resolveBinaryType(o.binaryType),
     readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
     writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
+    deflate: resolveClientDeflate(o.perMessageDeflate),
   };
 }
 

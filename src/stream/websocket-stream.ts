@@ -101,6 +101,7 @@ export class WebSocketStream {
       tls: this.#options.tls,
       handshakeTimeout: this.#options.handshakeTimeout,
       signal: s,
+      deflate: this.#options.deflate,
     }));
     open(handshakeSignal).then(
       (opened) => this.#onOpen(opened),
@@ -153,7 +154,7 @@ export class WebSocketStream {
     this.#connection!.resume();
   }
 
-  #onOpen({ socket, head, protocol, extensions }: OpenedSocket): void {
+  #onOpen({ socket, head, protocol, extensions, deflate }: OpenedSocket): void {
     if (this.#settled) {
       socket.destroy();
       return;
@@ -162,6 +163,7 @@ export class WebSocketStream {
       role: this.#role,
       maxPayload: this.#options.maxPayload,
       closeTimeout: this.#options.closeTimeout,
+      deflate,
     }, {
       onMessage: (data) => this.#onMessage(data),
       onPeerClose: () => {},

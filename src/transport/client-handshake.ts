@@ -3,6 +3,13 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
+import { formatOffer, type ClientDeflateOffer, type DeflateParams, type DeflateTuning } from '../protocol/permessage-deflate.js';
+
+/** permessage-deflate as agreed in the handshake, with our tuning for it. */
+export interface NegotiatedDeflate {
+  params: DeflateParams;
+  tuning: DeflateTuning;
+}
 
 export interface ClientHandshakeOptions {
   protocols: readonly string[];
@@ -10,6 +17,8 @@ export interface ClientHandshakeOptions {
   tls: Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
   handshakeTimeout: number;
   signal: AbortSignal | undefined;
+  /** The permessage-deflate offer, or null to offer no extension. */
+  deflate: { offer: ClientDeflateOffer; tuning: DeflateTuning } | null;
 }
 
 export interface OpenedSocket {
@@ -18,6 +27,8 @@ export interface OpenedSocket {
   head: Buffer;
   protocol: string;
   extensions: string;
+  /** permessage-deflate as agreed, or null. */
+  deflate: NegotiatedDeflate | null;
 }
 
 /** Raised when the opening handshake fails; the message says why. */
@@ -42,6 +53,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
       'Sec-WebSocket-Version': '13',
     };
     if (options.protocols.length > 0) headers['Sec-WebSocket-Protocol'] = options.protocols.join(', ');
+    if (options.deflate !== null) headers['Sec-WebSocket-Extensions'] = formatOffer(options.deflate.offer);
 
     const requestOptions = {
       method: 'GET',
@@ -87,6 +99,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
           { statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers },
           key,
           options.protocols,
+          options.deflate?.offer ?? null,
         );
       } catch (error) {
         message = (error as Error).message;
@@ -101,12 +114,14 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
         return;
       }
       try {
-        const result = validateHandshakeResponse(
+        const { protocol, extensions, deflate } = validateHandshakeResponse(
           { statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers },
           key,
           options.protocols,
+          options.deflate?.offer ?? null,
         );
-        finish(null, { socket, head, ...result });
+        const negotiated = deflate === null ? null : { params: deflate, tuning: options.deflate!.tuning };
+        finish(null, { socket, head, protocol, extensions, deflate: negotiated });
       } catch (error) {
         socket.destroy();
         finish(new HandshakeError((error as Error).message));

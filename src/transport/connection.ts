@@ -2,9 +2,11 @@ import type { Socket } from 'node:net';
 import { CloseCode } from '../protocol/close-codes.js';
 import { encodeCloseBody } from '../protocol/close-frame.js';
 import { encodeFrame, encodeTextFrame } from '../protocol/frame-writer.js';
-import { MessageReader, type ReceivedEvent } from '../protocol/message-reader.js';
+import { decodeMessage, MessageReader, type ReceivedEvent } from '../protocol/message-reader.js';
 import { Opcode } from '../protocol/opcodes.js';
+import type { DeflateParams, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
+import { MessageDeflater, MessageInflater } from './deflate.js';
 
 export type Role = 'client' | 'server';
 
@@ -14,6 +16,18 @@ export interface ConnectionOptions {
   maxPayload: number;
   /** Milliseconds to wait for the closing handshake and the TCP close once a Close frame is sent. */
   closeTimeout: number;
+  /** permessage-deflate as agreed in the handshake, or null. */
+  deflate: { params: DeflateParams; tuning: DeflateTuning } | null;
+}
+
+type WriteCallback = (error?: Error | null) => void;
+
+/** A frame waiting for the compressed data messages in front of it (frame null: still compressing). */
+interface Outgoing {
+  frame: Buffer | null;
+  callback: WriteCallback | undefined;
+  /** Our Close frame. */
+  close?: boolean;
 }
 
 /** How the connection ended, reported once when the TCP connection is gone. */
@@ -43,6 +57,18 @@ export interface ConnectionHandler {
 export class Connection {
   private readonly reader: MessageReader;
   private readonly mask: boolean;
+  private readonly inflater: MessageInflater | null = null;
+  private readonly deflater: MessageDeflater | null = null;
+  /** A compressed message is being inflated: parsing waits for it, so that order is kept. */
+  private inflating = false;
+  /**
+   * Frames that must wait for a data message still being compressed: later data messages and our
+   * Close. Empty in the common case, when frames go straight to the socket. Pings and pongs never
+   * wait here (control frames may go between data messages).
+   */
+  private outgoing: Outgoing[] = [];
+  /** Bytes of messages given to send() and still being compressed. */
+  private compressingBytes = 0;
   private handler: ConnectionHandler;
   private flowing = false;
   private draining = false;
@@ -75,7 +101,26 @@ export class Connection {
   ) {
     this.handler = handler;
     this.mask = options.role === 'client';
-    this.reader = new MessageReader({ expectMasked: options.role === 'server', maxPayload: options.maxPayload });
+    this.reader = new MessageReader({
+      expectMasked: options.role === 'server',
+      maxPayload: options.maxPayload,
+      deflate: options.deflate !== null,
+    });
+    if (options.deflate !== null) {
+      const { params, tuning } = options.deflate;
+      const client = options.role === 'client';
+      this.inflater = new MessageInflater({
+        windowBits: client ? params.serverMaxWindowBits : params.clientMaxWindowBits,
+        noContextTakeover: client ? params.serverNoContextTakeover : params.clientNoContextTakeover,
+        maxPayload: options.maxPayload,
+      });
+      this.deflater = new MessageDeflater({
+        windowBits: client ? params.clientMaxWindowBits : params.serverMaxWindowBits,
+        noContextTakeover: client ? params.clientNoContextTakeover : params.serverNoContextTakeover,
+        level: tuning.level,
+        memLevel: tuning.memLevel,
+      });
+    }
     socket.pause();
     socket.setNoDelay(true);
     socket.setTimeout(0);
@@ -101,9 +146,9 @@ export class Connection {
     this.resume();
   }
 
-  /** Bytes handed to the socket and not yet written to the kernel. */
+  /** Bytes handed to the socket and not yet written to the kernel, plus messages being compressed. */
   get bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.compressingBytes;
   }
 
   /**
@@ -130,13 +175,56 @@ export class Connection {
    * Sends one message; `callback` runs when the socket has written it (error when it never will).
    * Returns false, without sending, once the closing handshake has started.
    */
-  send(data: string | Uint8Array, callback: (error?: Error | null) => void): boolean {
+  send(data: string | Uint8Array, callback: WriteCallback): boolean {
     if (this.closeSent || this.ended) return false;
-    const frame = typeof data === 'string'
-      ? encodeTextFrame(data, this.mask)
-      : encodeFrame(Opcode.Binary, data, this.mask);
-    this.write(frame, callback);
+    const deflater = this.deflater;
+    if (deflater === null || !reachesThreshold(data, this.options.deflate!.tuning.threshold)) {
+      const frame = typeof data === 'string'
+        ? encodeTextFrame(data, this.mask)
+        : encodeFrame(Opcode.Binary, data, this.mask);
+      this.writeInOrder(frame, callback);
+      return true;
+    }
+    // Copied now: the caller may reuse its buffer as soon as send() returns, zlib reads it later.
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
+    const entry: Outgoing = { frame: null, callback };
+    this.outgoing.push(entry);
+    this.compressingBytes += bytes.length;
+    deflater.deflate(bytes).then(
+      (payload) => {
+        this.compressingBytes -= bytes.length;
+        entry.frame = encodeFrame(opcode, payload, this.mask, true);
+        this.flushOutgoing();
+      },
+      (error: Error) => {
+        this.compressingBytes -= bytes.length;
+        if (!this.outgoing.includes(entry)) return; // already failed by fail() or the end
+        this.outgoing.splice(this.outgoing.indexOf(entry), 1);
+        callback(error);
+        this.fail(error); // our own zlib failed: 1011
+      },
+    );
     return true;
+  }
+
+  /** Writes a frame now, or behind the data messages still being compressed. */
+  private writeInOrder(frame: Buffer, callback?: WriteCallback, close = false): void {
+    if (this.outgoing.length === 0) this.write(frame, callback);
+    else this.outgoing.push({ frame, callback, close });
+  }
+
+  /** Writes the frames at the head of the queue whose compression is done. */
+  private flushOutgoing(): void {
+    while (this.outgoing.length > 0 && this.outgoing[0]!.frame !== null) {
+      const { frame, callback } = this.outgoing.shift()!;
+      this.write(frame!, callback);
+    }
+  }
+
+  /** Fails every frame still waiting to be compressed or written (the connection is going away). */
+  private dropOutgoing(error: Error): void {
+    for (const { callback } of this.outgoing.splice(0)) callback?.(error);
   }
 
   /** Starts the closing handshake: a Close frame without body when `code` is undefined. Once only. */
@@ -162,7 +250,7 @@ export class Connection {
     if (this.draining) return; // re-entered from the handler (enqueue -> pull -> resume)
     this.draining = true;
     try {
-      while (this.flowing && !this.inputDone) {
+      while (this.flowing && !this.inputDone && !this.inflating) {
         const event = this.reader.next();
         if (event === null) break;
         this.dispatch(event);
@@ -172,9 +260,10 @@ export class Connection {
     } finally {
       this.draining = false;
     }
-    if (this.flowing || this.inputDone) this.socket.resume();
+    // While a message is inflating the socket stays paused: bytes behind it wait in the kernel.
+    if (!this.inflating && (this.flowing || this.inputDone)) this.socket.resume();
     else this.socket.pause();
-    this.trackReading(this.flowing && !this.inputDone);
+    this.trackReading(this.flowing && !this.inputDone && !this.inflating);
   }
 
   private trackReading(reading: boolean): void {
@@ -193,7 +282,10 @@ export class Connection {
     switch (event.type) {
       case 'text':
       case 'binary':
-        if (!this.discarding && !this.handler.onMessage(event.data)) this.flowing = false;
+        this.deliver(event.data);
+        return;
+      case 'compressed':
+        this.inflate(event.opcode, event.fragments);
         return;
       case 'ping':
         if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, event.payload, this.mask));
@@ -203,6 +295,40 @@ export class Connection {
       case 'close':
         this.onPeerClose(event.code, event.reason);
     }
+  }
+
+  private deliver(data: string | Uint8Array): void {
+    if (!this.discarding && !this.handler.onMessage(data)) this.flowing = false;
+  }
+
+  /**
+   * Starts inflating a compressed message. drain() parses nothing more until it is done, so the
+   * message keeps its place among the others, and zlib only ever works for a reader that asked
+   * (drain runs only while flowing). The result is delivered like any message, then parsing goes on.
+   */
+  private inflate(opcode: number, fragments: Buffer[]): void {
+    // Nobody will read it (discarding never ends), so the dictionary no longer matters either.
+    if (this.discarding) return;
+    this.inflating = true;
+    this.inflater!.inflate(fragments).then(
+      (payload) => {
+        this.inflating = false;
+        if (this.inputDone || this.ended) return;
+        try {
+          const event = decodeMessage(opcode, payload, true);
+          if (event.type === 'text' || event.type === 'binary') this.deliver(event.data);
+        } catch (error) {
+          this.fail(error as Error);
+        }
+        // Parse what follows; after a failure this resumes the socket so that the peer's FIN is seen.
+        this.drain();
+      },
+      (error: Error) => {
+        this.inflating = false;
+        this.fail(error);
+        this.drain();
+      },
+    );
   }
 
   private onPeerClose(code: number, reason: string): void {
@@ -220,18 +346,24 @@ export class Connection {
     this.failure = error;
     this.inputDone = true;
     const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
-    if (!this.closeSent) this.sendClose(code, error.message.slice(0, 123));
+    // The Close goes out now, not behind messages still compressing: those are dropped, and so is
+    // a Close of ours that was waiting behind them (this one replaces it).
+    const closeWasWaiting = this.outgoing.some((entry) => entry.close === true);
+    this.dropOutgoing(new Error('The connection failed before the message was sent'));
+    if (!this.closeSent || closeWasWaiting) this.sendClose(code, truncateReason(error.message));
     this.socket.end();
   }
 
   private sendClose(code: number | undefined, reason: string): void {
     this.closeSent = true;
-    this.write(encodeFrame(Opcode.Close, encodeCloseBody(code, reason), this.mask), (error) => {
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    // Behind any data message still compressing: everything send() accepted goes out first.
+    this.writeInOrder(encodeFrame(Opcode.Close, encodeCloseBody(code, reason), this.mask), (error) => {
       if (error) return;
       this.closeFlushed = true;
       // Both Close frames exchanged: the handshake is over, TCP can go.
       if (this.peerClose !== null) this.socket.end();
-    });
+    }, true);
     this.closeTimer = setTimeout(() => {
       if (this.peerClose === null) this.failure ??= new Error('Closing handshake timed out');
       this.socket.destroy();
@@ -240,7 +372,7 @@ export class Connection {
   }
 
   /** Frames written in one tick leave in one socket write. */
-  private write(frame: Buffer, callback?: (error?: Error | null) => void): void {
+  private write(frame: Buffer, callback?: WriteCallback): void {
     if (this.socket.destroyed) {
       if (callback) process.nextTick(callback, new Error('Socket is closed'));
       return;
@@ -277,6 +409,10 @@ export class Connection {
     if (this.ended) return;
     this.ended = true;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.dropOutgoing(new Error('The socket closed before the data was written'));
+    // The zlib contexts hold native memory outside the JS heap: free it now, not at GC.
+    this.inflater?.close();
+    this.deflater?.close();
     const peerClose = this.peerClose;
     const wasClean = this.failure === null && peerClose !== null && this.closeFlushed;
     this.handler.onEnd({
@@ -286,4 +422,23 @@ export class Connection {
       error: wasClean ? null : this.failure ?? new Error('Connection closed without a closing handshake'),
     });
   }
+}
+
+/**
+ * Whether a message is at least `threshold` bytes. A string's UTF-8 length is between its length
+ * and three times that, so it is measured only when those bounds do not decide.
+ */
+function reachesThreshold(data: string | Uint8Array, threshold: number): boolean {
+  if (typeof data !== 'string') return data.length >= threshold;
+  if (data.length >= threshold) return true;
+  if (data.length * 3 < threshold) return false;
+  return Buffer.byteLength(data, 'utf8') >= threshold;
+}
+
+/** Close reasons are at most 123 bytes; cut on a character boundary (messages may hold any text). */
+function truncateReason(message: string): string {
+  if (Buffer.byteLength(message, 'utf8') <= 123) return message;
+  let cut = message.slice(0, 123);
+  while (Buffer.byteLength(cut, 'utf8') > 123) cut = cut.slice(0, -1);
+  return cut.toWellFormed();
 }
