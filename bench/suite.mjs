@@ -59,7 +59,7 @@ const { values } = parseArgs({
 const quick = values.quick;
 const runs = Number(values.runs ?? (quick ? 1 : 5));
 const skip = new Set(values.skip.split(',').filter(Boolean));
-const scale = quick ? 0.1 : 1;
+const scale = quick ? 0.08 : 1;
 
 function workloads() {
   const s2c = { 16: 1_000_000, 1024: 500_000, 65536: 16_384, 1048576: 1024 };
@@ -230,13 +230,13 @@ async function main() {
   let slow = null;
   if (!skip.has('slow')) {
     console.log('\nslow consumer:');
-    const args = quick ? ['--total-mib', '96', '--rate-mib', '48'] : ['--runs', '3'];
+    const args = quick ? ['--total-mib', '64', '--rate-mib', '64', '--only', 'ours,floor,ws,undici-wss'] : ['--runs', '3'];
     slow = await runScript('./slow-consumer.mjs', [...args, '--node', values.node], 'slow-consumer.json');
   }
   let serverRole = null;
   if (!skip.has('server')) {
     console.log('\nserver role:');
-    const args = quick ? ['--connections', '1000', '--messages', '10'] : ['--connections', '5000'];
+    const args = quick ? ['--connections', '500', '--messages', '10'] : ['--connections', '5000'];
     const major = clientNode.replace(/^v(\d+).*$/, '$1');
     serverRole = await runScript('./server-load.mjs', [...args, '--node', values.node], `server-load-node${major}.json`);
   }
