@@ -41,7 +41,7 @@ function throughputSpec(report, direction, title) {
       column: { field: 'size', type: 'ordinal', sort: SIZE_ORDER, title: 'message size' },
       x: { field: 'implementation', type: 'nominal', axis: null, sort: Object.values(LABELS) },
       y: { field: 'MBps', type: 'quantitative', title: 'MB/s (log)', scale: { type: 'log' } },
-      color: { field: 'implementation', type: 'nominal', sort: Object.values(LABELS), legend: { orient: 'bottom', columns: 3, title: null } },
+      color: { field: 'implementation', type: 'nominal', sort: Object.values(LABELS), legend: { orient: 'bottom', columns: 3, title: null, labelLimit: 400 } },
       tooltip: [{ field: 'MBps' }],
     },
     config: { background: 'white' },
@@ -67,7 +67,7 @@ function memorySpec(slow) {
     encoding: {
       x: { field: 'seconds', type: 'quantitative', title: 'seconds' },
       y: { field: 'growth', type: 'quantitative', title: 'RSS growth (MiB)' },
-      color: { field: 'client', type: 'nominal', legend: { orient: 'top-left', title: null } },
+      color: { field: 'client', type: 'nominal', legend: { orient: 'top-left', title: null, labelLimit: 400 } },
     },
     config: { background: 'white' },
   };

@@ -241,9 +241,10 @@ async function wsStreamPeer() {
   const { WebSocket, createWebSocketStream } = await import('ws');
   const open = async (url) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    // The Duplex is made before 'open': messages in the same read as the 101 follow it at once.
     const duplex = createWebSocketStream(ws);
     duplex.on('error', () => {});
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
     return { ws, duplex };
   };
   const closed = (ws) => new Promise((resolve) => (ws.readyState === 3 ? resolve() : ws.once('close', resolve)));

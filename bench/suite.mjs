@@ -3,8 +3,8 @@
 // (under a minute). Every client peer runs in a process of its own, against one server process
 // (bench/suite-server.mjs), peers interleaved within each run, medians over the runs.
 //
-//   node bench/suite.mjs [--quick] [--runs N] [--only ours,ws,...] [--skip slow,server]
-//                        [--node PATH] [--docs]
+//   node bench/suite.mjs [--quick] [--runs N] [--only ours,ws,...] [--skip throughput,slow,server]
+//                        [--slow-runs N] [--node PATH] [--docs]
 //
 // Workloads: server->client and client->server throughput at 16 B, 1 KiB, 64 KiB, 1 MiB; echo
 // round trip of 32 B (p50/p99); pipeTo into a file (64 KiB messages); then the slow-consumer
@@ -54,16 +54,17 @@ const { values } = parseArgs({
     skip: { type: 'string', default: '' },
     node: { type: 'string', default: process.execPath },
     docs: { type: 'boolean', default: false },
+    'slow-runs': { type: 'string', default: '1' },
   },
 });
 const quick = values.quick;
-const runs = Number(values.runs ?? (quick ? 1 : 5));
+const runs = Number(values.runs ?? (quick ? 1 : 3));
 const skip = new Set(values.skip.split(',').filter(Boolean));
-const scale = quick ? 0.08 : 1;
+const scale = quick ? 0.16 : 1;
 
 function workloads() {
-  const s2c = { 16: 1_000_000, 1024: 500_000, 65536: 16_384, 1048576: 1024 };
-  const c2s = { 16: 200_000, 1024: 100_000, 65536: 8192, 1048576: 512 };
+  const s2c = { 16: 500_000, 1024: 250_000, 65536: 8192, 1048576: 512 };
+  const c2s = { 16: 100_000, 1024: 50_000, 65536: 4096, 1048576: 256 };
   const list = [];
   for (const [label, size] of SIZES) {
     list.push({ id: `s2c ${label}`, kind: 's2c', size, count: Math.ceil(s2c[size] * scale) });
@@ -71,7 +72,7 @@ function workloads() {
   for (const [label, size] of SIZES) {
     list.push({ id: `c2s ${label}`, kind: 'c2s', size, count: Math.ceil(c2s[size] * scale) });
   }
-  list.push({ id: 'echo 32 B', kind: 'echo', rounds: quick ? 2000 : 10_000 });
+  list.push({ id: 'echo 32 B', kind: 'echo', rounds: quick ? 2000 : 5000 });
   list.push({ id: 'pipeTo file', kind: 'pipefile', size: 65536, count: quick ? 1024 : 4096 });
   return list;
 }
@@ -230,7 +231,7 @@ async function main() {
   let slow = null;
   if (!skip.has('slow')) {
     console.log('\nslow consumer:');
-    const args = quick ? ['--total-mib', '64', '--rate-mib', '64', '--only', 'ours,floor,ws,undici-wss'] : ['--runs', '3'];
+    const args = quick ? ['--total-mib', '64', '--rate-mib', '64', '--only', 'ours,floor,ws,undici-wss'] : ['--runs', values['slow-runs']];
     slow = await runScript('./slow-consumer.mjs', [...args, '--node', values.node], 'slow-consumer.json');
   }
   let serverRole = null;
