@@ -2,6 +2,7 @@
 // the documentation cannot drift from what the library does. Needs dist/: `npm test` builds first.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function startServer(onConnection: (ws: WebSocket) => void): Promise<string> {
+async function startServer(onConnection: (ws: WebSocket, request: IncomingMessage) => void): Promise<string> {
   server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   server.on('connection', onConnection);
   await new Promise((resolve) => server!.once('listening', resolve));
@@ -66,5 +67,24 @@ describe('examples/', () => {
     });
     const { stdout } = await runExample('pipe-through-text.mjs', url);
     expect(stdout).toBe('line: first line\nline: second: h\u00e9llo \u{1f600}\nline: third\n');
+  });
+  it('json-lines.mjs parses JSON lines split across messages', async () => {
+    const url = await startServer((ws) => {
+      for (const part of ['{"type":"buy","amount":3}\n{"type":"se', 'll","amount":2}\n', '{"type":"buy","amount":5}']) ws.send(part);
+      ws.close(1000);
+    });
+    const { stdout } = await runExample('json-lines.mjs', url);
+    expect(stdout).toBe('buy: 3\nsell: 2\nbuy: 5\ntotal: 10\n');
+  });
+
+  it('fan-in.mjs merges several sockets into one stream, every message once', async () => {
+    const url = await startServer((ws, request) => {
+      const name = request.url!.slice(1);
+      for (let i = 0; i < 3; i++) ws.send(`${name}${i}`);
+      ws.close(1000);
+    });
+    const { stdout } = await runExample('fan-in.mjs', `${url}/a`, `${url}/b`, `${url}/c`);
+    const lines = stdout.trim().split('\n').sort();
+    expect(lines).toEqual(['[0] a0', '[0] a1', '[0] a2', '[1] b0', '[1] b1', '[1] b2', '[2] c0', '[2] c1', '[2] c2']);
   });
 });

@@ -1,4 +1,4 @@
-import { applyMask, writeRandomMask } from './masking.js';
+import { maskRange, writeRandomMask } from './masking.js';
 
 /**
  * Frame encoding (RFC 6455 5.2). Each function copies the payload into one fresh buffer holding
@@ -46,6 +46,5 @@ function allocateFrame(opcode: number, length: number, mask: boolean): { frame: 
 }
 
 function maskPayload(frame: Buffer, headerLength: number): void {
-  const key = frame.subarray(headerLength - 4, headerLength);
-  applyMask(frame.subarray(headerLength), key);
+  maskRange(frame, headerLength, frame.length, frame, headerLength - 4);
 }

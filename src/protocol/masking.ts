@@ -1,28 +1,52 @@
 import { randomFillSync } from 'node:crypto';
+import { endianness } from 'node:os';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
  * XORs `data` in place with a 4-byte mask (RFC 6455 5.3). Works a 32-bit word at a time where the
  * buffer's alignment allows, which is most of the cost for large frames.
  */
 export function applyMask(data: Uint8Array, mask: Uint8Array): void {
-  const length = data.length;
-  let i = 0;
-  // Byte loop until the view is 4-byte aligned in its ArrayBuffer.
-  while (i < length && (data.byteOffset + i) % 4 !== 0) {
-    data[i] = data[i]! ^ mask[i & 3]!;
-    i++;
-  }
-  const words = (length - i) >>> 2;
-  if (words > 0) {
-    // The mask rotated so that word k of the aligned region lines up with mask byte (i & 3).
-    const rotated = new Uint8Array(4);
-    for (let k = 0; k < 4; k++) rotated[k] = mask[(i + k) & 3]!;
-    const mask32 = new Uint32Array(rotated.buffer)[0]!;
-    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+  maskRange(data, 0, data.length, mask, 0);
+}
+
+/**
+ * XORs `data[start, end)` in place with the 4-byte key at `key[keyOffset]`, byte k of the range
+ * with key byte k % 4. No allocation for short ranges: small frames are the common case.
+ */
+export function maskRange(data: Uint8Array, start: number, end: number, key: Uint8Array, keyOffset: number): void {
+  const m0 = key[keyOffset]!;
+  const m1 = key[keyOffset + 1]!;
+  const m2 = key[keyOffset + 2]!;
+  const m3 = key[keyOffset + 3]!;
+  let i = start;
+  if (end - start >= 32) {
+    // Byte loop until the position is 4-byte aligned in the ArrayBuffer, then words.
+    while (((data.byteOffset + i) & 3) !== 0) {
+      const r = (i - start) & 3;
+      data[i] = data[i]! ^ (r === 0 ? m0 : r === 1 ? m1 : r === 2 ? m2 : m3);
+      i++;
+    }
+    const words = (end - i) >>> 2;
+    // Key bytes in the order they meet the aligned words.
+    const r = (i - start) & 3;
+    const k = [m0, m1, m2, m3];
+    const b0 = k[r]!;
+    const b1 = k[(r + 1) & 3]!;
+    const b2 = k[(r + 2) & 3]!;
+    const b3 = k[(r + 3) & 3]!;
+    const mask32 = LITTLE_ENDIAN
+      ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24))
+      : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3);
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
     for (let w = 0; w < words; w++) view[w] = view[w]! ^ mask32;
     i += words * 4;
   }
-  for (; i < length; i++) data[i] = data[i]! ^ mask[i & 3]!;
+  for (; i < end; i++) {
+    const r = (i - start) & 3;
+    data[i] = data[i]! ^ (r === 0 ? m0 : r === 1 ? m1 : r === 2 ? m2 : m3);
+  }
 }
 
 /**

@@ -172,8 +172,10 @@ export class Connection {
   }
 
   /**
-   * Sends one message; `callback` runs when the socket has written it (error when it never will).
-   * Returns false, without sending, once the closing handshake has started.
+   * Sends one message; `callback` runs once the socket has taken it: at once when the socket's
+   * buffer is still below its high-water mark, otherwise when the socket has written it (with an
+   * error when it never will). Returns false, without sending, once the closing handshake has
+   * started.
    */
   send(data: string | Uint8Array, callback: WriteCallback): boolean {
     if (this.closeSent || this.ended) return false;
@@ -182,7 +184,8 @@ export class Connection {
       const frame = typeof data === 'string'
         ? encodeTextFrame(data, this.mask)
         : encodeFrame(Opcode.Binary, data, this.mask);
-      this.writeInOrder(frame, callback);
+      if (this.outgoing.length === 0) this.writeAcknowledgingEarly(frame, callback);
+      else this.writeInOrder(frame, callback);
       return true;
     }
     // Copied now: the caller may reuse its buffer as soon as send() returns, zlib reads it later.
@@ -206,6 +209,25 @@ export class Connection {
       },
     );
     return true;
+  }
+
+  /**
+   * Handed to a socket with room is "sent" for the caller (the spec's write() resolves when the
+   * message is buffered, not delivered). Acknowledging at once lets a producer queue many messages
+   * in one tick, which the cork in write() turns into one socket write; a full socket buffer still
+   * waits for the write to complete, which is the producer's backpressure.
+   */
+  private writeAcknowledgingEarly(frame: Buffer, callback: WriteCallback): void {
+    let settled = false;
+    const accepted = this.write(frame, (error) => {
+      if (settled) return;
+      settled = true;
+      callback(error);
+    });
+    if (accepted && !settled) {
+      settled = true;
+      callback(null);
+    }
   }
 
   /** Writes a frame now, or behind the data messages still being compressed. */
@@ -371,11 +393,14 @@ export class Connection {
     this.closeTimer.unref?.();
   }
 
-  /** Frames written in one tick leave in one socket write. */
-  private write(frame: Buffer, callback?: WriteCallback): void {
+  /**
+   * Frames written in one tick leave in one socket write. Returns whether the socket's buffer is
+   * still below its high-water mark (false when the socket is gone).
+   */
+  private write(frame: Buffer, callback?: WriteCallback): boolean {
     if (this.socket.destroyed) {
       if (callback) process.nextTick(callback, new Error('Socket is closed'));
-      return;
+      return false;
     }
     if (!this.corked) {
       this.corked = true;
@@ -385,11 +410,8 @@ export class Connection {
         this.socket.uncork();
       });
     }
-    if (callback === undefined) {
-      this.socket.write(frame);
-      return;
-    }
-    this.socket.write(frame, (error?: Error | null) => {
+    if (callback === undefined) return this.socket.write(frame);
+    return this.socket.write(frame, (error?: Error | null) => {
       // Node calls a pending write's callback WITHOUT an error when the socket is destroyed before
       // the write completes (net's onWriteComplete: `if (stream.destroyed) callback(null)`), e.g.
       // on a reset while the peer is not reading. Without this check a message that never left
