@@ -168,6 +168,36 @@ describe('limits and backpressure with a real peer', () => {
     await withTimeout((async () => { while (ws.bufferedAmount > 0) await delay(10); })(), 5_000, 'ws to drain');
   });
 
+  it('inflating never runs ahead of the readable: highly compressible messages stay compressed until read', async () => {
+    // 512 messages of 256 KiB of one byte value: 128 MiB once inflated, a few hundred KiB on the
+    // wire, so all of it fits in the kernel's buffers. If inflating ran ahead of demand, this
+    // process would hold those 128 MiB; it must hold about one message. (One shared source buffer
+    // keeps the ws server's own memory out of the figure.)
+    const COUNT = 512;
+    const SIZE = 256 * 1024;
+    const source = Buffer.alloc(SIZE, 0x61);
+    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const sent = new Promise<void>((resolve) => {
+      server.wss.on('connection', (ws) => {
+        for (let i = 0; i < COUNT; i++) ws.send(source);
+        ws.send('end', () => resolve());
+      });
+    });
+    const before = process.memoryUsage().arrayBuffers;
+    const stream = new WebSocketStream(server.url);
+    onCleanup(() => stream.close());
+    const { readable } = await withTimeout(stream.opened, 5_000, 'opened');
+    await withTimeout(sent, 10_000, 'the server to write everything');
+    await delay(500); // time for the client to read ahead, if it would
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
+    const reader = readable.getReader();
+    for (let i = 0; i < COUNT; i++) {
+      const { value } = await withTimeout(reader.read(), 10_000, `message ${i}`);
+      expect((value as Uint8Array).byteLength).toBe(SIZE);
+    }
+    expect((await withTimeout(reader.read(), 5_000, 'the last message')).value).toBe('end');
+  });
+
   it('messages compressed and not compressed keep their order in both directions, with pings between', async () => {
     const server = await startServer({ perMessageDeflate: { threshold: 100 } });
     server.wss.on('connection', (ws) => {
