@@ -1,3 +1,4 @@
+import { Opcode } from './opcodes.js';
 import { maskRange, writeRandomMask } from './masking.js';
 
 /**
@@ -16,7 +17,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, mask: boolean, 
 
 /** Encodes a text frame, writing the string's UTF-8 straight into the frame. */
 export function encodeTextFrame(text: string, mask: boolean): Buffer {
-  const { frame, headerLength } = allocateFrame(0x1, Buffer.byteLength(text, 'utf8'), mask);
+  const { frame, headerLength } = allocateFrame(Opcode.Text, Buffer.byteLength(text, 'utf8'), mask);
   frame.write(text, headerLength, 'utf8');
   if (mask) maskPayload(frame, headerLength);
   return frame;

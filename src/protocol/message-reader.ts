@@ -100,25 +100,20 @@ export class MessageReader {
   }
 
   private finishFragmented(): ReceivedEvent {
-    const opcode = this.fragmentedOpcode;
-    if (this.fragmentedCompressed) {
-      // The inflater reads the fragments one by one: no need to join them first.
-      const event: ReceivedEvent = { type: 'compressed', opcode, fragments: this.fragments, length: this.fragmentBytes };
-      this.fragmentedOpcode = -1;
-      this.fragmentedCompressed = false;
-      this.fragments = [];
-      this.fragmentBytes = 0;
-      return event;
-    }
-    const whole = Buffer.allocUnsafeSlow(this.fragmentBytes);
+    const { fragmentedOpcode: opcode, fragmentedCompressed: compressed, fragments, fragmentBytes: length } = this;
+    this.fragmentedOpcode = -1;
+    this.fragmentedCompressed = false;
+    this.fragments = [];
+    this.fragmentBytes = 0;
+    // The inflater reads the fragments one by one: no need to join them first.
+    if (compressed) return { type: 'compressed', opcode, fragments, length };
+    // Joined into an unpooled buffer of the exact length, so binary data can own it without a copy.
+    const whole = Buffer.allocUnsafeSlow(length);
     let offset = 0;
-    for (const fragment of this.fragments) {
+    for (const fragment of fragments) {
       fragment.copy(whole, offset);
       offset += fragment.length;
     }
-    this.fragmentedOpcode = -1;
-    this.fragments = [];
-    this.fragmentBytes = 0;
     return decodeMessage(opcode, whole, true);
   }
 }

@@ -82,5 +82,5 @@ function enforceUnsignedShort(value: unknown, name: string): number {
 
 /** WebIDL USVString: lone surrogates become U+FFFD. */
 export function toUSVString(value: unknown): string {
-  return String(value).toWellFormed?.() ?? String(value);
+  return String(value).toWellFormed();
 }

@@ -166,7 +166,6 @@ export class WebSocketStream {
       deflate,
     }, {
       onMessage: (data) => this.#onMessage(data),
-      onPeerClose: () => {},
       onEnd: (end) => this.#onEnd(end),
     });
     this.#connection = connection;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import { encodeCloseBody } from '../protocol/close-frame.js';
 import { encodeFrame, encodeTextFrame } from '../protocol/frame-writer.js';
 import { decodeMessage, MessageReader, type ReceivedEvent } from '../protocol/message-reader.js';
@@ -44,8 +44,6 @@ export interface ConnectionEnd {
 export interface ConnectionHandler {
   /** A complete message. Return false when no more is wanted for now: reading pauses. */
   onMessage(data: string | Uint8Array): boolean;
-  /** The peer's Close frame arrived. */
-  onPeerClose(code: number, reason: string): void;
   onEnd(end: ConnectionEnd): void;
 }
 
@@ -359,7 +357,6 @@ export class Connection {
     // Echo the peer's code (RFC 6455 5.5.1); a body-less Close is answered body-less.
     if (!this.closeSent) this.sendClose(code === CloseCode.NoStatusReceived ? undefined : code, '');
     else if (this.closeFlushed) this.socket.end();
-    this.handler.onPeerClose(code, reason);
   }
 
   /** The peer broke the protocol: tell it why with a Close frame, then drop the connection. */
@@ -457,10 +454,10 @@ function reachesThreshold(data: string | Uint8Array, threshold: number): boolean
   return Buffer.byteLength(data, 'utf8') >= threshold;
 }
 
-/** Close reasons are at most 123 bytes; cut on a character boundary (messages may hold any text). */
+/** Close reasons have a byte limit; cut on a character boundary (messages may hold any text). */
 function truncateReason(message: string): string {
-  if (Buffer.byteLength(message, 'utf8') <= 123) return message;
-  let cut = message.slice(0, 123);
-  while (Buffer.byteLength(cut, 'utf8') > 123) cut = cut.slice(0, -1);
+  if (Buffer.byteLength(message, 'utf8') <= MAX_CLOSE_REASON_BYTES) return message;
+  let cut = message.slice(0, MAX_CLOSE_REASON_BYTES);
+  while (Buffer.byteLength(cut, 'utf8') > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
   return cut.toWellFormed();
 }

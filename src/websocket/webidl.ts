@@ -1,10 +1,8 @@
 // The few WebIDL conversions the classic WebSocket interface needs. The browser does these in its
 // bindings before any WebSocket algorithm runs; we do them at the top of each method.
 
-/** USVString: any value to a string, lone surrogates replaced by U+FFFD. */
-export function toUSVString(value: unknown): string {
-  return String(value).toWellFormed();
-}
+/** USVString: the same conversion WebSocketStream uses. */
+export { toUSVString } from '../stream/websocket-error.js';
 
 /** `unsigned short` (no annotation): NaN and infinities become 0, the rest wraps modulo 2^16. */
 export function toUnsignedShort(value: unknown): number {

@@ -1,3 +1,5 @@
+import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
+import { utf8ByteLength } from '../protocol/utf8.js';
 import type { WebSocketStreamOptions } from '../stream/options.js';
 import type { WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
@@ -176,12 +178,12 @@ export class WebSocket extends EventTarget {
    */
   close(code?: number, reason?: string): void {
     const closeCode = code === undefined ? undefined : toClampedUnsignedShort(code);
-    if (closeCode !== undefined && closeCode !== 1000 && !(closeCode >= 3000 && closeCode <= 4999)) {
+    if (closeCode !== undefined && !isApplicationCloseCode(closeCode)) {
       throw new DOMException(`The close code must be 1000 or in 3000-4999; got ${closeCode}`, 'InvalidAccessError');
     }
     const closeReason = reason === undefined ? undefined : toUSVString(reason);
-    if (closeReason !== undefined && Buffer.byteLength(closeReason, 'utf8') > 123) {
-      throw new DOMException('The close reason must be at most 123 UTF-8 bytes', 'SyntaxError');
+    if (closeReason !== undefined && utf8ByteLength(closeReason) > MAX_CLOSE_REASON_BYTES) {
+      throw new DOMException(`The close reason must be at most ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
     }
     if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
     if (this.#readyState === CONNECTING) {
