@@ -33,6 +33,41 @@ export function isToken(value: string): boolean {
   return TOKEN.test(value);
 }
 
+/** Header lines in order; a name may repeat (Set-Cookie). */
+export type HeaderLines = ReadonlyArray<readonly [string, string]>;
+
+/** Characters Node itself accepts in a header value: tab, visible ASCII and obs-text. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Checks headers given by the application, as an object (a value may be an array: repeated
+ * headers) or [name, value] pairs: names are tokens, values hold what Node accepts, and none of
+ * `owned` (the headers the handshake writes itself). Returns them as lines in order.
+ */
+export function validateHeaders(value: unknown, owned: ReadonlySet<string>, what: string): HeaderLines {
+  if (value === undefined || value === null) return [];
+  if (typeof value !== 'object') throw new TypeError(`${what} must be an object or an iterable of [name, value] pairs`);
+  const entries: Iterable<unknown> = typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function'
+    ? (value as Iterable<unknown>)
+    : Object.entries(value);
+  const lines: Array<[string, string]> = [];
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError(`Each of ${what} must be a [name, value] pair`);
+    const name = String(entry[0]);
+    if (!isToken(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)} in ${what}`);
+    if (owned.has(name.toLowerCase())) {
+      throw new TypeError(`The ${name} header is set by the WebSocket handshake and cannot be given in ${what}`);
+    }
+    const values: unknown[] = Array.isArray(entry[1]) ? entry[1] : [entry[1]];
+    for (const headerValue of values) {
+      const text = String(headerValue);
+      if (!HEADER_VALUE.test(text)) throw new TypeError(`Invalid value for header ${name} in ${what}`);
+      lines.push([name, text.trim()]);
+    }
+  }
+  return lines;
+}
+
 /** Splits a comma-separated header value into trimmed, non-empty items. */
 export function splitHeaderList(value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { validateHeaders } from '../protocol/handshake.js';
 import { negotiateAsServer } from '../protocol/permessage-deflate.js';
 import type { NegotiatedDeflate, OpenedSocket } from '../transport/client-handshake.js';
-import { REFUSAL_OWNED_HEADERS, resolveHeaders, type ResolvedAcceptOptions, type VerifyResult } from './options.js';
+import { REFUSAL_OWNED_HEADERS, type ResolvedAcceptOptions, type VerifyResult } from './options.js';
 import { checkUpgradeRequest, type AcceptableRequest } from './request.js';
 import { refuseSocket, statusText, switchingProtocolsResponse, type HeaderLines } from './response.js';
 import { selectProtocol } from './subprotocol.js';
@@ -142,7 +143,7 @@ function toRefusal(result: VerifyResult): Refusal | null {
     throw new TypeError(`verify refused with status ${String(status)}: it must be an integer in 300-599`);
   }
   if (message !== undefined && typeof message !== 'string') throw new TypeError('verify refused with a message that is not a string');
-  return refusal(status, message, resolveHeaders(headers, REFUSAL_OWNED_HEADERS, 'the refusal headers'));
+  return refusal(status, message, validateHeaders(headers, REFUSAL_OWNED_HEADERS, 'the refusal headers'));
 }
 
 function refusal(status: number, message: string | undefined, headers: HeaderLines): Refusal {

@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders, type HeaderLines } from '../protocol/handshake.js';
 import type { DeflateTuning, ServerDeflatePolicy } from '../protocol/permessage-deflate.js';
 import { resolveServerDeflate, type PerMessageDeflateOptions } from '../stream/deflate-options.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD } from '../stream/options.js';
-import type { HeaderLines } from './response.js';
 
 /** What a `verify` hook returns: accept (nothing, `true`) or refuse (`false` is 403, or a refusal). */
 export type VerifyResult = void | undefined | boolean | HandshakeRefusal;
@@ -103,7 +102,7 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   return {
     protocols: resolveProtocols(o.protocols),
-    headers: resolveHeaders(o.headers, PROTOCOL_OWNED_HEADERS, 'headers'),
+    headers: validateHeaders(o.headers, PROTOCOL_OWNED_HEADERS, 'headers'),
     verify: o.verify,
     signal: o.signal,
     handshakeTimeout: optionalPositive(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
@@ -137,33 +136,6 @@ function resolveProtocols(value: unknown): readonly string[] | ProtocolSelector 
 
 /** Headers of a refusal: anything but the framing headers the response writer sets itself. */
 export const REFUSAL_OWNED_HEADERS = new Set(['connection', 'content-length', 'content-type', 'transfer-encoding']);
-
-/** Characters Node itself accepts in a header value: tab, visible ASCII and obs-text. */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-export function resolveHeaders(value: unknown, owned: ReadonlySet<string>, what: string): HeaderLines {
-  if (value === undefined || value === null) return [];
-  if (typeof value !== 'object') throw new TypeError(`${what} must be an object or an iterable of [name, value] pairs`);
-  const entries: Iterable<unknown> = typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function'
-    ? (value as Iterable<unknown>)
-    : Object.entries(value);
-  const lines: Array<[string, string]> = [];
-  for (const entry of entries) {
-    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError(`Each of ${what} must be a [name, value] pair`);
-    const name = String(entry[0]);
-    if (!isToken(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)} in ${what}`);
-    if (owned.has(name.toLowerCase())) {
-      throw new TypeError(`The ${name} header is set by the WebSocket handshake and cannot be given in ${what}`);
-    }
-    const values: unknown[] = Array.isArray(entry[1]) ? entry[1] : [entry[1]];
-    for (const headerValue of values) {
-      const text = String(headerValue);
-      if (!HEADER_VALUE.test(text)) throw new TypeError(`Invalid value for header ${name} in ${what}`);
-      lines.push([name, text.trim()]);
-    }
-  }
-  return lines;
-}
 
 function optionalPositive(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { computeAccept } from '../protocol/handshake.js';
+import { computeAccept, type HeaderLines } from '../protocol/handshake.js';
 
 /**
  * The two answers a server writes on a raw upgraded socket: 101 with the accept key, or an error
@@ -8,8 +8,7 @@ import { computeAccept } from '../protocol/handshake.js';
  * bytes are written by hand.
  */
 
-/** Header lines in order; a name may repeat (Set-Cookie). Values are already validated. */
-export type HeaderLines = ReadonlyArray<readonly [string, string]>;
+export type { HeaderLines };
 
 export function switchingProtocolsResponse(key: string, protocol: string, extensions: string, extra: HeaderLines): Buffer {
   const lines = [

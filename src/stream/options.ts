@@ -1,4 +1,4 @@
-import { isToken, PROTOCOL_OWNED_HEADERS } from '../protocol/handshake.js';
+import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders } from '../protocol/handshake.js';
 import type { ClientDeflateOffer, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { resolveClientDeflate, type PerMessageDeflateOptions } from './deflate-options.js';
 import { toUSVString } from './websocket-error.js';
@@ -103,23 +103,11 @@ function resolveSignal(value: unknown): AbortSignal | undefined {
   return value;
 }
 
+/** The client's extra request headers, checked like the server's; repeated names are joined. */
 function resolveHeaders(value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object') throw new TypeError('headers must be an object or an iterable of pairs');
-  const entries: Iterable<[unknown, unknown]> = typeof (value as Iterable<unknown>)[Symbol.iterator] === 'function'
-    ? (value as Iterable<[unknown, unknown]>)
-    : Object.entries(value);
   const headers: Record<string, string> = {};
-  for (const entry of entries) {
-    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError('Each header must be a [name, value] pair');
-    const name = String(entry[0]);
-    const headerValue = String(entry[1]);
-    if (!isToken(name)) throw new TypeError(`Invalid header name ${JSON.stringify(name)}`);
-    if (/[\r\n\0]/.test(headerValue)) throw new TypeError(`Invalid value for header ${name}`);
-    if (PROTOCOL_OWNED_HEADERS.has(name.toLowerCase())) {
-      throw new TypeError(`The ${name} header is set by the WebSocket protocol and cannot be overridden`);
-    }
-    headers[name] = headerValue;
+  for (const [name, headerValue] of validateHeaders(value, PROTOCOL_OWNED_HEADERS, 'headers')) {
+    headers[name] = Object.hasOwn(headers, name) ? `${headers[name]}, ${headerValue}` : headerValue;
   }
   return headers;
 }
