@@ -17,6 +17,8 @@ export class ByteQueue {
   /** The byte at `index` from the read position; the caller checks `length` first. */
   byteAt(index: number): number {
     let i = index + this.offset;
+    const first = this.chunks[0];
+    if (first !== undefined && i < first.length) return first[i]!;
     for (const chunk of this.chunks) {
       if (i < chunk.length) return chunk[i]!;
       i -= chunk.length;
@@ -39,15 +41,20 @@ export class ByteQueue {
     }
     // Spans several chunks: gather into one exact, unpooled buffer.
     const bytes = Buffer.allocUnsafeSlow(n);
-    let filled = 0;
-    while (filled < n) {
+    this.moveInto(bytes, 0, n);
+    return { bytes, owned: true };
+  }
+
+  /** Removes `n` bytes (n <= length), copying them into `target` from `offset` on. */
+  moveInto(target: Uint8Array, offset: number, n: number): void {
+    while (n > 0) {
       const chunk = this.chunks[0]!;
-      const count = Math.min(chunk.length - this.offset, n - filled);
-      chunk.copy(bytes, filled, this.offset, this.offset + count);
-      filled += count;
+      const count = Math.min(chunk.length - this.offset, n);
+      target.set(chunk.subarray(this.offset, this.offset + count), offset);
+      offset += count;
+      n -= count;
       this.advance(count);
     }
-    return { bytes, owned: true };
   }
 
   skip(n: number): void {

@@ -1,7 +1,7 @@
 import { ByteQueue } from './byte-queue.js';
 import { CloseCode } from './close-codes.js';
 import { applyMask } from './masking.js';
-import { isControlOpcode, isKnownOpcode } from './opcodes.js';
+import { isControlOpcode, isKnownOpcode, Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
 
 /** One frame, its payload unmasked. */
@@ -47,12 +47,27 @@ interface Header {
 }
 
 /**
+ * A payload received straight into its own buffer may be at most this large: reading it that way
+ * allocates the whole buffer as soon as the header is in, so a header alone must not cost more.
+ * Larger payloads are gathered from the received chunks once they are complete.
+ */
+export const DIRECT_PAYLOAD_MAX = 16 * 1024 * 1024;
+
+/** A frame whose payload is being received into the buffer that becomes the message's own. */
+interface DirectPayload {
+  header: Header;
+  payload: Buffer;
+  filled: number;
+}
+
+/**
  * Cuts the received byte stream into frames (RFC 6455 5.2), checking every header rule as soon as
  * the header is complete, before any payload is buffered. No I/O, no timers: bytes in, frames out.
  */
 export class FrameReader {
   private readonly queue = new ByteQueue();
   private header: Header | null = null;
+  private direct: DirectPayload | null = null;
 
   constructor(private readonly options: FrameReaderOptions) {}
 
@@ -62,11 +77,46 @@ export class FrameReader {
 
   /** Bytes received and not yet returned as frames. */
   get bufferedBytes(): number {
-    return this.queue.length;
+    return this.queue.length + (this.direct?.filled ?? 0);
+  }
+
+  /**
+   * Where the next socket read may land: the unfilled rest of the current frame's payload. Offered
+   * for an unfragmented, uncompressed data frame whose header is in, once nothing else is buffered
+   * and at least `minBytes` are still to come; from then on that frame's bytes (from reads and
+   * from push()) fill the buffer that becomes the message's own, so nothing is gathered at the
+   * end. Null otherwise: the caller reads into a chunk of its own and push()es it.
+   */
+  payloadTarget(minBytes: number): Uint8Array | null {
+    let direct = this.direct;
+    if (direct === null) {
+      const header = this.header;
+      if (header === null || !header.fin || header.rsv1) return null;
+      if (header.opcode !== Opcode.Text && header.opcode !== Opcode.Binary) return null;
+      if (header.payloadLength > DIRECT_PAYLOAD_MAX) return null;
+      const buffered = this.queue.length;
+      if (header.payloadLength - buffered < minBytes) return null;
+      const payload = Buffer.allocUnsafeSlow(header.payloadLength);
+      this.queue.moveInto(payload, 0, buffered);
+      direct = this.direct = { header, payload, filled: buffered };
+      this.header = null;
+    }
+    if (this.queue.length > 0 || direct.payload.length - direct.filled < minBytes) return null;
+    return direct.payload.subarray(direct.filled);
+  }
+
+  /** `n` bytes were read into the buffer that payloadTarget() returned. */
+  payloadReceived(target: Uint8Array, n: number): void {
+    const direct = this.direct;
+    if (direct === null || target.buffer !== direct.payload.buffer) {
+      throw new Error('FrameReader.payloadReceived without a matching payloadTarget');
+    }
+    direct.filled += n;
   }
 
   /** The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation. */
   next(): Frame | null {
+    if (this.direct !== null) return this.nextDirect();
     const header = this.header ?? this.readHeader();
     if (header === null) return null;
     this.header = header;
@@ -75,6 +125,20 @@ export class FrameReader {
     const { bytes, owned } = this.queue.take(header.payloadLength);
     if (header.mask !== null) applyMask(bytes, header.mask);
     return { fin: header.fin, opcode: header.opcode, payload: bytes, owned, rsv1: header.rsv1 };
+  }
+
+  private nextDirect(): Frame | null {
+    const direct = this.direct!;
+    const count = Math.min(this.queue.length, direct.payload.length - direct.filled);
+    if (count > 0) {
+      this.queue.moveInto(direct.payload, direct.filled, count);
+      direct.filled += count;
+    }
+    if (direct.filled < direct.payload.length) return null;
+    this.direct = null;
+    const { header, payload } = direct;
+    if (header.mask !== null) applyMask(payload, header.mask);
+    return { fin: true, opcode: header.opcode, payload, owned: true, rsv1: false };
   }
 
   private readHeader(): Header | null {

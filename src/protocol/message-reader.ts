@@ -57,6 +57,20 @@ export class MessageReader {
     return this.frames.bufferedBytes + this.fragmentBytes;
   }
 
+  /**
+   * Where the next socket read may land to go straight into a message's own buffer (see
+   * FrameReader.payloadTarget), or null to read into a chunk and push() it.
+   */
+  payloadTarget(minBytes: number): Uint8Array | null {
+    // A whole-message frame inside a fragmented message is an error, found when the frame is done.
+    return this.fragmentedOpcode === -1 ? this.frames.payloadTarget(minBytes) : null;
+  }
+
+  /** `n` bytes were read into the buffer that payloadTarget() returned. */
+  payloadReceived(target: Uint8Array, n: number): void {
+    this.frames.payloadReceived(target, n);
+  }
+
   /** The next event, or null until more bytes arrive. Throws ProtocolError on a violation. */
   next(): ReceivedEvent | null {
     for (;;) {

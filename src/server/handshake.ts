@@ -111,7 +111,7 @@ export function answerHandshake(
         }
         settle();
         socket.write(switchingProtocolsResponse(check.key, outcome, extensions, options.headers));
-        resolve({ socket, head, protocol: outcome, extensions, deflate });
+        resolve({ socket, head, protocol: outcome, extensions, deflate, reads: null });
       },
       (error: unknown) => refuse({
         status: 500,

@@ -154,12 +154,12 @@ export class WebSocketStream {
     this.#connection!.resume();
   }
 
-  #onOpen({ socket, head, protocol, extensions, deflate }: OpenedSocket): void {
+  #onOpen({ socket, head, protocol, extensions, deflate, reads }: OpenedSocket): void {
     if (this.#settled) {
       socket.destroy();
       return;
     }
-    const connection = new Connection(socket, head, {
+    const connection = new Connection(socket, head, reads, {
       role: this.#role,
       maxPayload: this.#options.maxPayload,
       closeTimeout: this.#options.closeTimeout,

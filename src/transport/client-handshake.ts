@@ -1,9 +1,10 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
 import { formatOffer, type ClientDeflateOffer, type DeflateParams, type DeflateTuning } from '../protocol/permessage-deflate.js';
+import { SocketReads } from './socket-reads.js';
 
 /** permessage-deflate as agreed in the handshake, with our tuning for it. */
 export interface NegotiatedDeflate {
@@ -29,6 +30,8 @@ export interface OpenedSocket {
   extensions: string;
   /** permessage-deflate as agreed, or null. */
   deflate: NegotiatedDeflate | null;
+  /** The socket's reads, when we choose their buffers (plain TCP); null: read with 'data' events. */
+  reads: SocketReads | null;
 }
 
 /** Raised when the opening handshake fails; the message says why. */
@@ -55,17 +58,22 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     if (options.protocols.length > 0) headers['Sec-WebSocket-Protocol'] = options.protocols.join(', ');
     if (options.deflate !== null) headers['Sec-WebSocket-Extensions'] = formatOffer(options.deflate.offer);
 
-    const requestOptions = {
-      method: 'GET',
-      host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-      path: `${url.pathname}${url.search}`,
-      headers,
-      // The socket leaves HTTP after the upgrade: no pooling, no keep-alive agent.
-      agent: false as const,
-      ...(secure ? options.tls : {}),
-    };
-    const req: ClientRequest = secure ? httpsRequest(requestOptions) : httpRequest(requestOptions);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+    const requestOptions = { method: 'GET', host, port, path: `${url.pathname}${url.search}`, headers };
+    // The socket leaves HTTP after the upgrade: no pooling, no keep-alive agent. Plain TCP gets a
+    // socket of our own whose reads we place (SocketReads); TLS keeps Node's reads.
+    const reads = secure ? null : new SocketReads();
+    const req: ClientRequest = reads === null
+      ? httpsRequest({ ...requestOptions, agent: false, ...options.tls })
+      : httpRequest({
+        ...requestOptions,
+        createConnection: () => {
+          const socket = netConnect({ host, port, onread: reads.onread });
+          reads.bind(socket);
+          return socket;
+        },
+      });
 
     let settled = false;
     const finish = (error: Error | null, value?: OpenedSocket): void => {
@@ -121,7 +129,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
           options.deflate?.offer ?? null,
         );
         const negotiated = deflate === null ? null : { params: deflate, tuning: options.deflate!.tuning };
-        finish(null, { socket, head, protocol, extensions, deflate: negotiated });
+        finish(null, { socket, head, protocol, extensions, deflate: negotiated, reads });
       } catch (error) {
         socket.destroy();
         finish(new HandshakeError((error as Error).message));

@@ -7,6 +7,7 @@ import { Opcode } from '../protocol/opcodes.js';
 import type { DeflateParams, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { MessageDeflater, MessageInflater } from './deflate.js';
+import { DIRECT_READ_MIN, type SocketReads } from './socket-reads.js';
 
 export type Role = 'client' | 'server';
 
@@ -91,9 +92,14 @@ export class Connection {
   /** Milliseconds the socket has flowed before readingSince. */
   private readingBefore = 0;
 
+  /**
+   * @param reads the socket's reads when we choose where they land (the client over plain TCP):
+   *   a large message is then read straight into its own buffer. Null: 'data' events.
+   */
   constructor(
     private readonly socket: Socket,
     head: Buffer,
+    reads: SocketReads | null,
     private readonly options: ConnectionOptions,
     handler: ConnectionHandler,
   ) {
@@ -119,11 +125,25 @@ export class Connection {
         memLevel: tuning.memLevel,
       });
     }
-    socket.pause();
     socket.setNoDelay(true);
     socket.setTimeout(0);
     if (head.length > 0) this.reader.push(head);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (reads === null) {
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    } else {
+      reads.attach({
+        // Straight into a message only while we parse: paused or inflating, bytes wait in a chunk.
+        readTarget: () => (this.flowing && !this.inputDone && !this.inflating ? this.reader.payloadTarget(DIRECT_READ_MIN) : null),
+        onTargetRead: (target, n) => {
+          if (this.inputDone) return;
+          this.reader.payloadReceived(target, n);
+          this.drain();
+        },
+        onChunk: (chunk) => this.onData(chunk),
+      });
+    }
+    // Reading starts with the handler's demand (resume()).
+    socket.pause();
     socket.on('error', (error: Error) => this.onSocketError(error));
     socket.on('close', () => this.onSocketClose());
     // Our side of TCP is ended by us once the closing handshake is over; a peer that ends first

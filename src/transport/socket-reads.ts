@@ -1,0 +1,83 @@
+import type { Socket } from 'node:net';
+
+/** Size of the chunk a read lands in when it does not go straight into a message. */
+const CHUNK_BYTES = 64 * 1024;
+/**
+ * A read goes straight into a message's buffer only when at least this much of it is still to
+ * come: a smaller read would cost a system call of its own for a few bytes.
+ */
+export const DIRECT_READ_MIN = 16 * 1024;
+
+/** Where a socket's bytes go once the WebSocket connection owns it. */
+export interface ReadSink {
+  /** The buffer the next read should fill (part of a message being received), or null. */
+  readTarget(): Uint8Array | null;
+  /** `n` bytes were read into the buffer readTarget() returned. */
+  onTargetRead(target: Uint8Array, n: number): void;
+  /** A read landed in a chunk of its own; the sink may keep it. */
+  onChunk(chunk: Buffer): void;
+}
+
+/**
+ * Chooses the buffer every read of a socket lands in (net.Socket's `onread` option), so that a
+ * large message's payload goes from the kernel straight into the ArrayBuffer the application
+ * gets: no chunk allocated per read, no copy from chunks into the message. Node allocates a fresh
+ * 64 KiB chunk per read otherwise, and the message is then copied out of those chunks.
+ *
+ * Until a sink is attached (the HTTP handshake), reads are pushed into the socket's readable side
+ * as usual, where Node's HTTP parser reads the response.
+ */
+export class SocketReads {
+  private socket: Socket | null = null;
+  private sink: ReadSink | null = null;
+  /** A chunk no read has used yet. A chunk that was read into is handed on with its bytes. */
+  private chunk: Buffer | null = null;
+  /** The buffer handed out for the next read is the sink's target (not a chunk). */
+  private nextIsTarget = false;
+
+  /** The `onread` option for net.connect(). */
+  readonly onread = {
+    buffer: (): Uint8Array => this.chooseBuffer(),
+    callback: (n: number, buffer: Uint8Array): boolean => this.onRead(n, buffer),
+  };
+
+  /** The socket these reads belong to (known only once net.connect() returns). */
+  bind(socket: Socket): void {
+    this.socket = socket;
+  }
+
+  /**
+   * From now on reads go to `sink`. Bytes that arrived before it (left in the socket's readable
+   * side behind the handshake response) are handed over first, so order is kept.
+   */
+  attach(sink: ReadSink): void {
+    this.sink = sink;
+    const socket = this.socket!;
+    for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) sink.onChunk(chunk);
+  }
+
+  /** Called by Node before every read (and once when the socket is created). */
+  private chooseBuffer(): Uint8Array {
+    const target = this.sink?.readTarget() ?? null;
+    this.nextIsTarget = target !== null;
+    if (target !== null) return target;
+    this.chunk ??= Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    return this.chunk;
+  }
+
+  private onRead(n: number, buffer: Uint8Array): boolean {
+    if (this.nextIsTarget) {
+      this.sink!.onTargetRead(buffer, n);
+      return true;
+    }
+    const chunk = (buffer as Buffer).subarray(0, n);
+    this.chunk = null;
+    if (this.sink !== null) {
+      this.sink.onChunk(chunk);
+      return true;
+    }
+    // During the handshake Node's HTTP client reads the response from the readable side; false
+    // (its buffer is full) stops reading until it asks for more.
+    return this.socket!.push(chunk);
+  }
+}
