@@ -8,6 +8,7 @@ const RESULTS = new URL('./results/', import.meta.url);
 const DOCS_IMG = new URL('../docs/img/', import.meta.url);
 const LABELS = {
   ours: 'websocketstream read()', 'ours-forawait': 'websocketstream for await', 'ours-pipeto': 'websocketstream pipeTo',
+  'ours-tuned': 'websocketstream read(), tuned flag',
   'ours-ws': 'websocketstream WebSocket', ws: 'ws', 'ws-stream': 'ws createWebSocketStream',
   'undici-ws': 'undici WebSocket', 'undici-wss': 'undici WebSocketStream', raw: 'raw TCP (limit)',
   floor: 'raw TCP floor', 'ws-pause': 'ws + manual pause()',

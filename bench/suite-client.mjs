@@ -417,6 +417,7 @@ const PEERS = {
   ours: () => wssPeer(loadOurs, 'read'),
   'ours-forawait': () => wssPeer(loadOurs, 'forawait'),
   'ours-pipeto': () => wssPeer(loadOurs, 'pipeto', { pipefile: true }),
+  'ours-tuned': () => wssPeer(loadOurs, 'read'),
   'ours-ws': oursAdapterPeer,
   ws: wsPeer,
   'ws-stream': wsStreamPeer,

@@ -23,11 +23,12 @@ import { median } from './common.mjs';
 const HERE = new URL('./', import.meta.url);
 const RESULTS = new URL('./results/', import.meta.url);
 
-const ALL_PEERS = ['ours', 'ours-forawait', 'ours-pipeto', 'ours-ws', 'ws', 'ws-stream', 'undici-ws', 'undici-wss', 'raw'];
+const ALL_PEERS = ['ours', 'ours-forawait', 'ours-pipeto', 'ours-tuned', 'ours-ws', 'ws', 'ws-stream', 'undici-ws', 'undici-wss', 'raw'];
 const LABELS = {
   ours: 'ours read()',
   'ours-forawait': 'ours for await',
   'ours-pipeto': 'ours pipeTo',
+  'ours-tuned': 'ours read() tuned',
   'ours-ws': 'ours WebSocket',
   ws: 'ws',
   'ws-stream': 'ws stream',
@@ -35,8 +36,17 @@ const LABELS = {
   'undici-wss': 'undici WSS',
   raw: 'raw TCP',
 };
+/**
+ * Node flags of a peer's process. "tuned": V8 frees dead ArrayBuffers on the main thread instead
+ * of a helper thread, which removes the malloc lock contention that makes every message's own
+ * ArrayBuffer cost microseconds (see docs/performance.md); an application opts in on its command line.
+ */
+const PEER_NODE_FLAGS = {
+  'ours-tuned': ['--no-concurrent-array-buffer-sweeping'],
+};
 /** Workloads a peer would only repeat (same code path as another peer) are not run again. */
 const SKIP = {
+  'ours-tuned': ['c2s', 'echo', 'pipefile'],
   'ours-forawait': ['c2s', 'echo', 'pipefile'],
   'ours-pipeto': ['echo'],
   ours: ['pipefile'],
@@ -88,7 +98,7 @@ async function runPeer(peer, list, { wsBase, rawPort }) {
   const mine = list.filter((w) => !(SKIP[peer] ?? []).includes(w.kind));
   const child = fork(fileURLToPath(new URL('./suite-client.mjs', HERE)), [peer, wsBase, String(rawPort), JSON.stringify(mine)], {
     execPath: values.node,
-    execArgv: ['--disable-warning=UNDICI-WSS', '--disable-warning=ExperimentalWarning', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    execArgv: ['--disable-warning=UNDICI-WSS', '--disable-warning=ExperimentalWarning', ...(PEER_NODE_FLAGS[peer] ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const results = {};
