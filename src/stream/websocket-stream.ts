@@ -21,6 +21,9 @@ export interface WebSocketClosedInfo {
   reason: string;
 }
 
+/** Settles a write that waited: with the error that kept it from being sent, if any. */
+type WriteSettler = (error?: Error | null) => void;
+
 /**
  * @internal How the server side hands an accepted socket to a WebSocketStream: symbol-keyed
  * options that the package root does not export.
@@ -224,11 +227,15 @@ export class WebSocketStream {
     return false;
   }
 
-  #write(chunk: unknown): Promise<void> {
-    const connection = this.#connection!;
+  /** The sink's write(): nothing to wait for when the socket took the message at once. */
+  #write(chunk: unknown): Promise<void> | undefined {
     const data = toMessageData(chunk);
+    let settle: WriteSettler | null = null;
+    const result = this.#connection!.send(data, (error) => settle!(error));
+    if (result === 'sent') return undefined;
+    if (result === 'refused') return Promise.reject(new DOMException('The WebSocket is closing or closed', 'InvalidStateError'));
     return new Promise((resolve, reject) => {
-      const accepted = connection.send(data, (error) => {
+      settle = (error) => {
         if (!error) {
           resolve();
           return;
@@ -240,8 +247,7 @@ export class WebSocketStream {
         // the writable first; the write itself still rejects with InvalidStateError.
         if (this.#settled) fail();
         else this.#failedWrites.push(fail);
-      });
-      if (!accepted) reject(new DOMException('The WebSocket is closing or closed', 'InvalidStateError'));
+      };
     });
   }
 

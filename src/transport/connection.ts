@@ -190,21 +190,35 @@ export class Connection {
   }
 
   /**
-   * Sends one message; `callback` runs once the socket has taken it: at once when the socket's
-   * buffer is still below its high-water mark, otherwise when the socket has written it (with an
-   * error when it never will). Returns false, without sending, once the closing handshake has
-   * started.
+   * Sends one message. Returns:
+   * - 'sent' when the socket took it with room to spare (its buffer stays below the high-water
+   *   mark): the message counts as sent now, as the spec's write() resolves once the message is
+   *   buffered, and `callback` is never called. A producer can then queue a whole tick of messages,
+   *   which the cork in write() turns into one socket write.
+   * - 'pending' when it waits: for a full socket buffer to be written (the producer's backpressure)
+   *   or for compression; `callback` runs then, with an error when it never will be sent.
+   * - 'refused' once the closing handshake has started; nothing is sent.
    */
-  send(data: string | Uint8Array, callback: WriteCallback): boolean {
-    if (this.closeSent || this.ended) return false;
+  send(data: string | Uint8Array, callback: WriteCallback): 'sent' | 'pending' | 'refused' {
+    if (this.closeSent || this.ended) return 'refused';
     const deflater = this.deflater;
     if (deflater === null || !reachesThreshold(data, this.options.deflate!.tuning.threshold)) {
       const frame = typeof data === 'string'
         ? encodeTextFrame(data, this.mask)
         : encodeFrame(Opcode.Binary, data, this.mask);
-      if (this.outgoing.length === 0) this.writeAcknowledgingEarly(frame, callback);
-      else this.writeInOrder(frame, callback);
-      return true;
+      if (this.outgoing.length > 0) {
+        this.writeInOrder(frame, callback);
+        return 'pending';
+      }
+      // The same test socket.write() makes for its return value, made before writing so that a
+      // message sent at once costs no callback.
+      const socket = this.socket;
+      if (!socket.destroyed && socket.writableLength + frame.length < socket.writableHighWaterMark) {
+        this.write(frame);
+        return 'sent';
+      }
+      this.write(frame, callback);
+      return 'pending';
     }
     // Copied now: the caller may reuse its buffer as soon as send() returns, zlib reads it later.
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
@@ -226,26 +240,7 @@ export class Connection {
         this.fail(error); // our own zlib failed: 1011
       },
     );
-    return true;
-  }
-
-  /**
-   * Handed to a socket with room is "sent" for the caller (the spec's write() resolves when the
-   * message is buffered, not delivered). Acknowledging at once lets a producer queue many messages
-   * in one tick, which the cork in write() turns into one socket write; a full socket buffer still
-   * waits for the write to complete, which is the producer's backpressure.
-   */
-  private writeAcknowledgingEarly(frame: Buffer, callback: WriteCallback): void {
-    let settled = false;
-    const accepted = this.write(frame, (error) => {
-      if (settled) return;
-      settled = true;
-      callback(error);
-    });
-    if (accepted && !settled) {
-      settled = true;
-      callback(null);
-    }
+    return 'pending';
   }
 
   /** Writes a frame now, or behind the data messages still being compressed. */
