@@ -54,8 +54,8 @@ export class WebSocketStream {
   #options: ResolvedOptions;
   #role: Role;
   #attach: ((connection: Connection) => void) | undefined;
-  /** Aborts the opening handshake when close() is called before it completes. */
-  #handshakeAbort = new AbortController();
+  /** Aborts the opening handshake when close() is called before it completes; null once open. */
+  #handshakeAbort: AbortController | null = new AbortController();
   #connection: Connection | null = null;
   #readableController: ReadableStreamDefaultController<Chunk> | null = null;
   #writableController: WritableStreamDefaultController | null = null;
@@ -85,16 +85,18 @@ export class WebSocketStream {
       this.#resolveClosed = resolve;
       this.#rejectClosed = reject;
     });
-    // Browsers only log an unawaited rejection; in Node it would crash the process.
-    this.#opened.catch(() => {});
-    this.#closed.catch(() => {});
+    // Browsers only log an unawaited rejection; in Node it would crash the process. A shared
+    // handler: a closure would keep this constructor's scope (the handshake signal) alive. `closed`
+    // gets its handler when it rejects: attached now, it would hold a reaction and a promise for
+    // as long as the connection lives.
+    this.#opened.catch(ignore);
 
     const { signal } = this.#options;
     if (signal?.aborted) {
       this.#fail(signal.reason);
       return;
     }
-    const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort.signal]) : this.#handshakeAbort.signal;
+    const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort!.signal]) : this.#handshakeAbort!.signal;
     const open = internal[kOpen] ?? ((s: AbortSignal) => openClientSocket(new URL(this.#url), {
       protocols: this.#options.protocols,
       headers: this.#options.headers,
@@ -136,7 +138,7 @@ export class WebSocketStream {
     if (this.#settled) return;
     const connection = this.#connection;
     if (connection === null) {
-      this.#handshakeAbort.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
+      this.#handshakeAbort?.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
       return;
     }
     this.#closeByApplication(code, reason);
@@ -169,6 +171,8 @@ export class WebSocketStream {
       onEnd: (end) => this.#onEnd(end),
     });
     this.#connection = connection;
+    // Held for the connection's lifetime otherwise: the AbortSignal alone is about 0.4 KiB.
+    this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
 
@@ -204,6 +208,8 @@ export class WebSocketStream {
     }, this.#options.writableStrategy);
 
     this.#resolveOpened({ readable, writable, protocol, extensions });
+    // The resolving functions and the context they share are garbage once used.
+    this.#resolveOpened = this.#rejectOpened = ignore;
   }
 
   /** Returns whether the readable wants more: false pauses the socket. */
@@ -279,6 +285,7 @@ export class WebSocketStream {
       this.#readableController?.error(error);
     }
     this.#writableController?.error(error);
+    this.#closed.catch(ignore);
     this.#rejectClosed(error);
   }
 
@@ -287,9 +294,12 @@ export class WebSocketStream {
     if (this.#settled) return;
     this.#settled = true;
     this.#rejectOpened(reason);
+    this.#closed.catch(ignore);
     this.#rejectClosed(reason);
   }
 }
+
+function ignore(): void {}
 
 function describeFailure(error: Error | null): string {
   if (error instanceof ProtocolError) {
