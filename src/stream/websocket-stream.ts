@@ -1,7 +1,8 @@
+import type { UnderlyingSink, UnderlyingSource } from 'node:stream/web';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
-import { Connection, type ConnectionEnd, type Role } from '../transport/connection.js';
+import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
 
@@ -36,6 +37,15 @@ interface InternalOptions {
 }
 
 type Chunk = string | Uint8Array | ArrayBuffer;
+
+/*
+ * The readable's underlying source (also the connection's handler) and the writable's sink, defined
+ * in WebSocketStream's static block. The streams keep them, and the connection its handler, as
+ * long as the connection lives: objects whose methods are shared cost a few words each, where
+ * arrow functions cost about 0.7 KiB per connection.
+ */
+let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionHandler;
+let WritableSink: new (wss: WebSocketStream) => UnderlyingSink<unknown>;
 
 /**
  * A WebSocket connection as a pair of WHATWG streams (the WebSocketStream API of Chrome 124+ and
@@ -161,55 +171,82 @@ export class WebSocketStream {
       socket.destroy();
       return;
     }
+    const source = new ReadableSource(this);
     const connection = new Connection(socket, head, reads, {
       role: this.#role,
       maxPayload: this.#options.maxPayload,
       closeTimeout: this.#options.closeTimeout,
       deflate,
-    }, {
-      onMessage: (data) => this.#onMessage(data),
-      onEnd: (end) => this.#onEnd(end),
-    });
+    }, source);
     this.#connection = connection;
     // Held for the connection's lifetime otherwise: the AbortSignal alone is about 0.4 KiB.
     this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
 
-    const readable = new ReadableStream<Chunk>({
-      start: (controller) => {
-        this.#readableController = controller;
-      },
-      // pull() stays pending while the socket flows, and settles when reading pauses for lack of
-      // demand (#onMessage). While it is pending the streams machinery does not call it again;
-      // otherwise it would after every enqueue: a call, a promise and a microtask per message.
-      pull: () => new Promise<void>((resolve) => {
-        this.#settlePull = resolve;
-        connection.resume();
-      }),
-      cancel: (reason) => {
-        this.#readableDone = true;
-        this.#closeWithReason(reason);
-        connection.discardMessages();
-      },
-    }, this.#options.readableStrategy);
-
-    const writable = new WritableStream<unknown>({
-      start: (controller) => {
-        this.#writableController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => {
-        this.#writableClosing = true;
-        connection.close();
-        return this.#closed.then(() => undefined);
-      },
-      abort: (reason) => this.#closeWithReason(reason),
-    }, this.#options.writableStrategy);
+    const readable = new ReadableStream<Chunk>(source, this.#options.readableStrategy);
+    const writable = new WritableStream<unknown>(new WritableSink(this), this.#options.writableStrategy);
 
     this.#resolveOpened({ readable, writable, protocol, extensions });
     // The resolving functions and the context they share are garbage once used.
     this.#resolveOpened = this.#rejectOpened = ignore;
+  }
+
+  static {
+    // In here to reach the private members.
+    ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionHandler {
+      constructor(private readonly wss: WebSocketStream) {}
+
+      start(controller: ReadableStreamDefaultController<Chunk>): void {
+        this.wss.#readableController = controller;
+      }
+
+      // pull() stays pending while the socket flows, and settles when reading pauses for lack of
+      // demand (#onMessage). While it is pending the streams machinery does not call it again;
+      // otherwise it would after every enqueue: a call, a promise and a microtask per message.
+      pull(): Promise<void> {
+        return new Promise<void>((resolve) => {
+          this.wss.#settlePull = resolve;
+          this.wss.#connection!.resume();
+        });
+      }
+
+      cancel(reason: unknown): void {
+        this.wss.#readableDone = true;
+        this.wss.#closeWithReason(reason);
+        this.wss.#connection!.discardMessages();
+      }
+
+      onMessage(data: string | Uint8Array): boolean {
+        return this.wss.#onMessage(data);
+      }
+
+      onEnd(end: ConnectionEnd): void {
+        this.wss.#onEnd(end);
+      }
+    };
+
+    WritableSink = class implements UnderlyingSink<unknown> {
+      constructor(private readonly wss: WebSocketStream) {}
+
+      start(controller: WritableStreamDefaultController): void {
+        this.wss.#writableController = controller;
+      }
+
+      write(chunk: unknown) {
+        return this.wss.#write(chunk);
+      }
+
+      close(): Promise<void> {
+        this.wss.#writableClosing = true;
+        this.wss.#connection!.close();
+        return this.wss.#closed.then(() => undefined);
+      }
+
+      abort(reason: unknown): void {
+        this.wss.#closeWithReason(reason);
+      }
+    };
   }
 
   /** Returns whether the readable wants more: false pauses the socket. */
