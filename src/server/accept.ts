@@ -54,6 +54,9 @@ export function accept(
       ...(settings.signal === undefined ? {} : { signal: settings.signal }),
       maxPayload: settings.maxPayload,
       closeTimeout: settings.closeTimeout,
+      // Not the client's offer, which would be built and kept for nothing: the server's
+      // permessage-deflate is agreed in answerHandshake.
+      perMessageDeflate: false,
       ...(settings.binaryType === undefined ? {} : { binaryType: settings.binaryType }),
       ...(settings.readableStrategy === undefined ? {} : { readableStrategy: settings.readableStrategy }),
       ...(settings.writableStrategy === undefined ? {} : { writableStrategy: settings.writableStrategy }),
@@ -104,19 +107,24 @@ function requestUrl(request: IncomingMessage, socket: Socket): string {
     }
   }
   target = target.split('#')[0] ?? '/';
-  const host = request.headers.host;
-  const local = socket.localAddress === undefined
-    ? 'localhost'
-    : `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${socket.localPort}`;
-  for (const authority of [host, local]) {
-    if (typeof authority !== 'string' || !HOST_PATTERN.test(authority)) continue;
-    for (const path of [target, '/']) {
-      try {
-        return parseWebSocketUrl(`${scheme}://${authority}${path}`).href;
-      } catch {
-        // try the next, plainer candidate
-      }
+  // Our own address only when the Host is unusable: asking for it caches an object on the socket.
+  return urlWith(scheme, request.headers.host, target) ?? urlWith(scheme, localAuthority(socket), target) ?? `${scheme}://localhost/`;
+}
+
+function urlWith(scheme: string, authority: unknown, target: string): string | null {
+  if (typeof authority !== 'string' || !HOST_PATTERN.test(authority)) return null;
+  for (const path of [target, '/']) {
+    try {
+      return parseWebSocketUrl(`${scheme}://${authority}${path}`).href;
+    } catch {
+      // try the next, plainer candidate
     }
   }
-  return `${scheme}://localhost/`;
+  return null;
+}
+
+function localAuthority(socket: Socket): string {
+  const address = socket.localAddress;
+  if (address === undefined) return 'localhost';
+  return `${address.includes(':') ? `[${address}]` : address}:${socket.localPort}`;
 }

@@ -110,6 +110,9 @@ export function answerHandshake(
           return;
         }
         settle();
+        // The Connection's 'error' listener replaces it before anything can be emitted (#onOpen
+        // runs in this microtask checkpoint); left on, it would cost an array per socket.
+        socket.off('error', ignore);
         socket.write(switchingProtocolsResponse(check.key, outcome, extensions, options.headers));
         resolve({ socket, head, protocol: outcome, extensions, deflate, reads: null });
       },

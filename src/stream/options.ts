@@ -78,9 +78,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   };
 }
 
+/**
+ * What most streams resolve to, shared: the resolved options live as long as the stream, and are
+ * only read.
+ */
+const NO_PROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+const NO_TLS: ResolvedOptions['tls'] = Object.freeze({});
+
 /** `protocols` is a sequence<USVString> of distinct tokens (case-insensitively distinct). */
 function resolveProtocols(value: unknown): string[] {
-  if (value === undefined) return [];
+  if (value === undefined) return NO_PROTOCOLS;
   if (value === null || typeof value !== 'object' || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
     throw new TypeError('protocols must be a sequence of strings');
   }
@@ -105,6 +113,7 @@ function resolveSignal(value: unknown): AbortSignal | undefined {
 
 /** The client's extra request headers, checked like the server's; repeated names are joined. */
 function resolveHeaders(value: unknown): Record<string, string> {
+  if (value === undefined) return NO_HEADERS;
   const headers: Record<string, string> = {};
   for (const [name, headerValue] of validateHeaders(value, PROTOCOL_OWNED_HEADERS, 'headers')) {
     headers[name] = Object.hasOwn(headers, name) ? `${headers[name]}, ${headerValue}` : headerValue;
@@ -125,7 +134,7 @@ function resolveTls(o: WebSocketStreamOptions): ResolvedOptions['tls'] {
     if (typeof o.servername !== 'string') throw new TypeError('servername must be a string');
     tls.servername = o.servername;
   }
-  return tls;
+  return Object.keys(tls).length === 0 ? NO_TLS : tls;
 }
 
 function positiveNumber(value: unknown, name: string, fallback: number): number {

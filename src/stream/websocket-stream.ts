@@ -1,7 +1,8 @@
+import type { UnderlyingSink, UnderlyingSource } from 'node:stream/web';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
-import { Connection, type ConnectionEnd, type Role } from '../transport/connection.js';
+import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
 
@@ -40,6 +41,15 @@ interface InternalOptions {
 
 type Chunk = string | Uint8Array | ArrayBuffer;
 
+/*
+ * The readable's underlying source (also the connection's handler) and the writable's sink, defined
+ * in WebSocketStream's static block. The streams keep them, and the connection its handler, as
+ * long as the connection lives: objects whose methods are shared cost a few words each, where
+ * arrow functions cost about 0.7 KiB per connection.
+ */
+let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionHandler;
+let WritableSink: new (wss: WebSocketStream) => UnderlyingSink<unknown>;
+
 /**
  * A WebSocket connection as a pair of WHATWG streams (the WebSocketStream API of Chrome 124+ and
  * the whatwg/websockets draft). Reading applies backpressure down to TCP: the socket is read only
@@ -57,8 +67,8 @@ export class WebSocketStream {
   #options: ResolvedOptions;
   #role: Role;
   #attach: ((connection: Connection) => void) | undefined;
-  /** Aborts the opening handshake when close() is called before it completes. */
-  #handshakeAbort = new AbortController();
+  /** Aborts the opening handshake when close() is called before it completes; null once open. */
+  #handshakeAbort: AbortController | null = new AbortController();
   #connection: Connection | null = null;
   #readableController: ReadableStreamDefaultController<Chunk> | null = null;
   #writableController: WritableStreamDefaultController | null = null;
@@ -88,16 +98,18 @@ export class WebSocketStream {
       this.#resolveClosed = resolve;
       this.#rejectClosed = reject;
     });
-    // Browsers only log an unawaited rejection; in Node it would crash the process.
-    this.#opened.catch(() => {});
-    this.#closed.catch(() => {});
+    // Browsers only log an unawaited rejection; in Node it would crash the process. A shared
+    // handler: a closure would keep this constructor's scope (the handshake signal) alive. `closed`
+    // gets its handler when it rejects: attached now, it would hold a reaction and a promise for
+    // as long as the connection lives.
+    this.#opened.catch(ignore);
 
     const { signal } = this.#options;
     if (signal?.aborted) {
       this.#fail(signal.reason);
       return;
     }
-    const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort.signal]) : this.#handshakeAbort.signal;
+    const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort!.signal]) : this.#handshakeAbort!.signal;
     const open = internal[kOpen] ?? ((s: AbortSignal) => openClientSocket(new URL(this.#url), {
       protocols: this.#options.protocols,
       headers: this.#options.headers,
@@ -139,7 +151,7 @@ export class WebSocketStream {
     if (this.#settled) return;
     const connection = this.#connection;
     if (connection === null) {
-      this.#handshakeAbort.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
+      this.#handshakeAbort?.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
       return;
     }
     this.#closeByApplication(code, reason);
@@ -162,51 +174,82 @@ export class WebSocketStream {
       socket.destroy();
       return;
     }
+    const source = new ReadableSource(this);
     const connection = new Connection(socket, head, reads, {
       role: this.#role,
       maxPayload: this.#options.maxPayload,
       closeTimeout: this.#options.closeTimeout,
       deflate,
-    }, {
-      onMessage: (data) => this.#onMessage(data),
-      onEnd: (end) => this.#onEnd(end),
-    });
+    }, source);
     this.#connection = connection;
+    // Held for the connection's lifetime otherwise: the AbortSignal alone is about 0.4 KiB.
+    this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
 
-    const readable = new ReadableStream<Chunk>({
-      start: (controller) => {
-        this.#readableController = controller;
-      },
+    const readable = new ReadableStream<Chunk>(source, this.#options.readableStrategy);
+    const writable = new WritableStream<unknown>(new WritableSink(this), this.#options.writableStrategy);
+
+    this.#resolveOpened({ readable, writable, protocol, extensions });
+    // The resolving functions and the context they share are garbage once used.
+    this.#resolveOpened = this.#rejectOpened = ignore;
+  }
+
+  static {
+    // In here to reach the private members.
+    ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionHandler {
+      constructor(private readonly wss: WebSocketStream) {}
+
+      start(controller: ReadableStreamDefaultController<Chunk>): void {
+        this.wss.#readableController = controller;
+      }
+
       // pull() stays pending while the socket flows, and settles when reading pauses for lack of
       // demand (#onMessage). While it is pending the streams machinery does not call it again;
       // otherwise it would after every enqueue: a call, a promise and a microtask per message.
-      pull: () => new Promise<void>((resolve) => {
-        this.#settlePull = resolve;
-        connection.resume();
-      }),
-      cancel: (reason) => {
-        this.#readableDone = true;
-        this.#closeWithReason(reason);
-        connection.discardMessages();
-      },
-    }, this.#options.readableStrategy);
+      pull(): Promise<void> {
+        return new Promise<void>((resolve) => {
+          this.wss.#settlePull = resolve;
+          this.wss.#connection!.resume();
+        });
+      }
 
-    const writable = new WritableStream<unknown>({
-      start: (controller) => {
-        this.#writableController = controller;
-      },
-      write: (chunk) => this.#write(chunk),
-      close: () => {
-        this.#writableClosing = true;
-        connection.close();
-        return this.#closed.then(() => undefined);
-      },
-      abort: (reason) => this.#closeWithReason(reason),
-    }, this.#options.writableStrategy);
+      cancel(reason: unknown): void {
+        this.wss.#readableDone = true;
+        this.wss.#closeWithReason(reason);
+        this.wss.#connection!.discardMessages();
+      }
 
-    this.#resolveOpened({ readable, writable, protocol, extensions });
+      onMessage(data: string | Uint8Array): boolean {
+        return this.wss.#onMessage(data);
+      }
+
+      onEnd(end: ConnectionEnd): void {
+        this.wss.#onEnd(end);
+      }
+    };
+
+    WritableSink = class implements UnderlyingSink<unknown> {
+      constructor(private readonly wss: WebSocketStream) {}
+
+      start(controller: WritableStreamDefaultController): void {
+        this.wss.#writableController = controller;
+      }
+
+      write(chunk: unknown) {
+        return this.wss.#write(chunk);
+      }
+
+      close(): Promise<void> {
+        this.wss.#writableClosing = true;
+        this.wss.#connection!.close();
+        return this.wss.#closed.then(() => undefined);
+      }
+
+      abort(reason: unknown): void {
+        this.wss.#closeWithReason(reason);
+      }
+    };
   }
 
   /** Returns whether the readable wants more: false pauses the socket. */
@@ -285,6 +328,7 @@ export class WebSocketStream {
       this.#readableController?.error(error);
     }
     this.#writableController?.error(error);
+    this.#closed.catch(ignore);
     this.#rejectClosed(error);
   }
 
@@ -293,9 +337,12 @@ export class WebSocketStream {
     if (this.#settled) return;
     this.#settled = true;
     this.#rejectOpened(reason);
+    this.#closed.catch(ignore);
     this.#rejectClosed(reason);
   }
 }
+
+function ignore(): void {}
 
 function describeFailure(error: Error | null): string {
   if (error instanceof ProtocolError) {

@@ -31,6 +31,20 @@ interface Outgoing {
   close?: boolean;
 }
 
+/**
+ * The socket's listeners, the same functions for every socket (`this` is the socket, which knows
+ * its Connection); closures would cost about 0.25 KiB per connection.
+ */
+const kConnection = Symbol('websocketstream.connection');
+type OwnedSocket = Socket & { [kConnection]: Connection };
+let onSocketData: (this: OwnedSocket, chunk: Buffer) => void;
+let onSocketError: (this: OwnedSocket, error: Error) => void;
+let onSocketClose: (this: OwnedSocket) => void;
+
+function endSocket(this: Socket): void {
+  this.end();
+}
+
 /** How the connection ended, reported once when the TCP connection is gone. */
 export interface ConnectionEnd {
   /** Both Close frames were exchanged and ours was flushed before TCP closed. */
@@ -128,8 +142,9 @@ export class Connection {
     socket.setNoDelay(true);
     socket.setTimeout(0);
     if (head.length > 0) this.reader.push(head);
+    (socket as OwnedSocket)[kConnection] = this;
     if (reads === null) {
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('data', onSocketData);
     } else {
       reads.attach({
         // Straight into a message only while we parse: paused or inflating, bytes wait in a chunk.
@@ -144,11 +159,24 @@ export class Connection {
     }
     // Reading starts with the handler's demand (resume()).
     socket.pause();
-    socket.on('error', (error: Error) => this.onSocketError(error));
-    socket.on('close', () => this.onSocketClose());
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
     // Our side of TCP is ended by us once the closing handshake is over; a peer that ends first
     // without a Close frame gets the unclean path through 'close'.
-    socket.on('end', () => this.socket.end());
+    socket.on('end', endSocket);
+  }
+
+  static {
+    // In here to reach the private methods.
+    onSocketData = function (this: OwnedSocket, chunk: Buffer): void {
+      this[kConnection].onData(chunk);
+    };
+    onSocketError = function (this: OwnedSocket, error: Error): void {
+      this[kConnection].onSocketError(error);
+    };
+    onSocketClose = function (this: OwnedSocket): void {
+      this[kConnection].onSocketClose();
+    };
   }
 
   /** The handler wants messages: parse what is buffered and read the socket until it has enough. */
