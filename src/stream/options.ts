@@ -44,9 +44,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 export const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
 export interface ResolvedOptions {
-  protocols: string[];
+  protocols: readonly string[];
   signal: AbortSignal | undefined;
-  headers: Record<string, string>;
+  headers: Readonly<Record<string, string>>;
   tls: { ca?: WebSocketStreamOptions['ca']; cert?: WebSocketStreamOptions['cert']; key?: WebSocketStreamOptions['key']; rejectUnauthorized?: boolean; servername?: string };
   handshakeTimeout: number;
   closeTimeout: number;
@@ -82,12 +82,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
  * What most streams resolve to, shared: the resolved options live as long as the stream, and are
  * only read.
  */
-const NO_PROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
-const NO_HEADERS: Record<string, string> = Object.freeze({});
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const NO_TLS: ResolvedOptions['tls'] = Object.freeze({});
 
 /** `protocols` is a sequence<USVString> of distinct tokens (case-insensitively distinct). */
-function resolveProtocols(value: unknown): string[] {
+function resolveProtocols(value: unknown): readonly string[] {
   if (value === undefined) return NO_PROTOCOLS;
   if (value === null || typeof value !== 'object' || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
     throw new TypeError('protocols must be a sequence of strings');
@@ -112,7 +112,7 @@ function resolveSignal(value: unknown): AbortSignal | undefined {
 }
 
 /** The client's extra request headers, checked like the server's; repeated names are joined. */
-function resolveHeaders(value: unknown): Record<string, string> {
+function resolveHeaders(value: unknown): Readonly<Record<string, string>> {
   if (value === undefined) return NO_HEADERS;
   const headers: Record<string, string> = {};
   for (const [name, headerValue] of validateHeaders(value, PROTOCOL_OWNED_HEADERS, 'headers')) {

@@ -1,6 +1,6 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
 import { formatOffer, type ClientDeflateOffer, type DeflateParams, type DeflateTuning } from '../protocol/permessage-deflate.js';
@@ -66,14 +66,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     const reads = secure ? null : new SocketReads();
     const req: ClientRequest = reads === null
       ? httpsRequest({ ...requestOptions, agent: false, ...options.tls })
-      : httpRequest({
-        ...requestOptions,
-        createConnection: () => {
-          const socket = netConnect({ host, port, onread: reads.onread });
-          reads.bind(socket);
-          return socket;
-        },
-      });
+      : httpRequest({ ...requestOptions, createConnection: () => reads.connect(host, port) });
 
     let settled = false;
     const finish = (error: Error | null, value?: OpenedSocket): void => {

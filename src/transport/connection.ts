@@ -7,7 +7,7 @@ import { Opcode } from '../protocol/opcodes.js';
 import type { DeflateParams, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { MessageDeflater, MessageInflater } from './deflate.js';
-import { DIRECT_READ_MIN, type SocketReads } from './socket-reads.js';
+import { DIRECT_READ_MIN, type ReadSink, type SocketReads } from './socket-reads.js';
 
 export type Role = 'client' | 'server';
 
@@ -67,7 +67,7 @@ export interface ConnectionHandler {
  * the MessageReader, messages go to the handler, and reading happens only while the handler has
  * demand. The socket stays paused until resume() is called.
  */
-export class Connection {
+export class Connection implements ReadSink {
   private readonly reader: MessageReader;
   private readonly mask: boolean;
   private readonly inflater: MessageInflater | null = null;
@@ -146,16 +146,7 @@ export class Connection {
     if (reads === null) {
       socket.on('data', onSocketData);
     } else {
-      reads.attach({
-        // Straight into a message only while we parse: paused or inflating, bytes wait in a chunk.
-        readTarget: () => (this.flowing && !this.inputDone && !this.inflating ? this.reader.payloadTarget(DIRECT_READ_MIN) : null),
-        onTargetRead: (target, n) => {
-          if (this.inputDone) return;
-          this.reader.payloadReceived(target, n);
-          this.drain();
-        },
-        onChunk: (chunk) => this.onData(chunk),
-      });
+      reads.attach(this);
     }
     // Reading starts with the handler's demand (resume()).
     socket.pause();
@@ -169,7 +160,7 @@ export class Connection {
   static {
     // In here to reach the private methods.
     onSocketData = function (this: OwnedSocket, chunk: Buffer): void {
-      this[kConnection].onData(chunk);
+      this[kConnection].onChunk(chunk);
     };
     onSocketError = function (this: OwnedSocket, error: Error): void {
       this[kConnection].onSocketError(error);
@@ -302,7 +293,20 @@ export class Connection {
     this.socket.destroy();
   }
 
-  private onData(chunk: Buffer): void {
+  /** ReadSink: straight into a message only while we parse; paused or inflating, bytes wait in a chunk. */
+  readTarget(): Uint8Array | null {
+    return this.flowing && !this.inputDone && !this.inflating ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
+  }
+
+  /** ReadSink: a read landed in the buffer readTarget() gave. */
+  onTargetRead(target: Uint8Array, n: number): void {
+    if (this.inputDone) return;
+    this.reader.payloadReceived(target, n);
+    this.drain();
+  }
+
+  /** Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk of its own). */
+  onChunk(chunk: Buffer): void {
     if (this.inputDone) return; // after Close or failure, whatever follows is ignored
     this.reader.push(chunk);
     this.drain();

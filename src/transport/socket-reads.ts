@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 /** Size of the chunk a read lands in when it does not go straight into a message. */
 const CHUNK_BYTES = 64 * 1024;
@@ -35,15 +35,17 @@ export class SocketReads {
   /** The buffer handed out for the next read is the sink's target (not a chunk). */
   private nextIsTarget = false;
 
-  /** The `onread` option for net.connect(). */
-  readonly onread = {
-    buffer: (): Uint8Array => this.chooseBuffer(),
-    callback: (n: number, buffer: Uint8Array): boolean => this.onRead(n, buffer),
-  };
-
-  /** The socket these reads belong to (known only once net.connect() returns). */
-  bind(socket: Socket): void {
-    this.socket = socket;
+  /** Opens the TCP connection whose reads this object places. */
+  connect(host: string, port: number): Socket {
+    this.socket = connect({
+      host,
+      port,
+      onread: {
+        buffer: () => this.chooseBuffer(),
+        callback: (n: number, buffer: Uint8Array) => this.onRead(n, buffer),
+      },
+    });
+    return this.socket;
   }
 
   /**
