@@ -2,11 +2,11 @@
 // `npm run demo`: backpressure you can watch.
 //
 // An embedded local server floods --total-mib (default 256) MiB as fast as TCP allows.
-// Our WebSocketStream's readable is piped into a temp file through a TransformStream
-// that only lets --rate-mib (default 20) MiB/s through. There is no flow-control code
-// here: pipeTo() stops reading when the slow stage is busy, the library stops reading
-// the socket, TCP pushes back on the server, and RSS stays flat while the server has
-// hundreds of MiB left to send.
+// Our WebSocketStream's readable is piped into a temp file that only takes --rate-mib
+// (default 20) MiB/s: a slow disk, as a Node Writable behind toWritableStream(). There is
+// no flow-control code here: pipeTo() stops reading when the file's byte queue is full,
+// the library stops reading the socket, TCP pushes back on the server, and RSS stays flat
+// while the server has hundreds of MiB left to send.
 //
 //   node bench/demo.mjs [--total-mib 256] [--rate-mib 20]
 
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { WebSocketStream } from '../dist/index.js';
+import { toWritableStream, WebSocketStream } from '../dist/index.js';
 import { startFloodServer } from './flood-server.mjs';
 import { MiB, chunkBytes, createRssMeter, createThrottle, round1, toMiB } from './common.mjs';
 
@@ -61,10 +61,8 @@ async function main() {
     meter.start();
     progress = startProgress(meter, counter);
 
-    const file = Writable.toWeb(createWriteStream(filePath));
-    await readable
-      .pipeThrough(slowDown(rateBytes, counter))
-      .pipeTo(file, { signal: controller.signal });
+    const file = toWritableStream(slowFile(filePath, rateBytes, counter));
+    await readable.pipeTo(file, { signal: controller.signal });
     const { closeCode, reason } = await wss.closed;
 
     progress.stop();
@@ -84,18 +82,24 @@ async function main() {
 }
 
 /**
- * The "slow disk": passes chunks on at `bytesPerSecond`. Its default queue holds a
- * single chunk, so while it sleeps, pipeTo() does not pull from the WebSocket.
+ * The "slow disk": a Node Writable that writes to `path` at `bytesPerSecond`. It stands
+ * where a real file would, so the demo shows what a user's pipeTo(file) does: while the
+ * disk is busy, toWritableStream()'s byte queue fills and pipeTo() stops reading.
  */
-function slowDown(bytesPerSecond, counter) {
+function slowFile(path, bytesPerSecond, counter) {
   const throttle = createThrottle(bytesPerSecond);
-  return new TransformStream({
-    async transform(chunk, controller) {
-      // Text frames are written as UTF-8 so the file stays a byte stream.
-      const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
-      counter.bytes += chunkBytes(bytes);
-      await throttle.take(chunkBytes(bytes));
-      controller.enqueue(bytes);
+  const file = createWriteStream(path);
+  return new Writable({
+    write(chunk, _encoding, callback) {
+      counter.bytes += chunkBytes(chunk);
+      throttle.take(chunkBytes(chunk)).then(() => file.write(chunk, callback), callback);
+    },
+    final(callback) {
+      file.end(callback);
+    },
+    destroy(error, callback) {
+      file.destroy();
+      callback(error);
     },
   });
 }

@@ -2,8 +2,7 @@
 // the reads from the socket, and the sender, instead of filling memory.
 // Usage: node examples/pipe-to-file.mjs ws://127.0.0.1:8080 out.bin
 import { createWriteStream } from 'node:fs';
-import { Writable } from 'node:stream';
-import { WebSocketStream } from 'websocketstream';
+import { toWritableStream, WebSocketStream } from 'websocketstream';
 
 const [url = 'ws://127.0.0.1:8080', path = 'out.bin'] = process.argv.slice(2);
 const wss = new WebSocketStream(url, {
@@ -11,5 +10,6 @@ const wss = new WebSocketStream(url, {
   readableStrategy: new ByteLengthQueuingStrategy({ highWaterMark: 1024 * 1024 }),
 });
 const { readable } = await wss.opened;
-await readable.pipeTo(Writable.toWeb(createWriteStream(path)));
+// toWritableStream, not Writable.toWeb: on Node 20 the latter queues up to 16384 messages.
+await readable.pipeTo(toWritableStream(createWriteStream(path)));
 console.log(`saved to ${path}`);
