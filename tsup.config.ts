@@ -9,4 +9,7 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   platform: 'node',
+  // esbuild renames a class it has to reference from inside (WebSocketError became
+  // _WebSocketError); users see these names in stack traces, console.log and constructor.name.
+  keepNames: true,
 });

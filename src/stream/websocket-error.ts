@@ -45,6 +45,32 @@ export class WebSocketError extends DOMException {
 
 Object.defineProperty(WebSocketError.prototype, Symbol.toStringTag, { value: 'WebSocketError', configurable: true });
 
+type Inspect = (value: unknown, options?: object) => string;
+
+/**
+ * util.inspect (console.log) shows closeCode and reason. They are accessors on the prototype (as
+ * WebIDL attributes are), which Node does not print, so for the duration of the call they are
+ * mirrored as own properties: Node then prints them where it prints an error's own properties,
+ * `WebSocketError: message\n    at ... {\n  closeCode: 1006,\n  reason: ''\n}`.
+ */
+Object.defineProperty(WebSocketError.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  configurable: true,
+  writable: true,
+  value(this: WebSocketError, _depth: number, options: object, inspect: Inspect): string {
+    const plain = { ...options, customInspect: false };
+    if (!(this instanceof WebSocketError) || !Object.isExtensible(this)) return inspect(this, plain);
+    const mirrored = { configurable: true, enumerable: true, writable: false };
+    Object.defineProperty(this, 'closeCode', { ...mirrored, value: this.closeCode });
+    Object.defineProperty(this, 'reason', { ...mirrored, value: this.reason });
+    try {
+      return inspect(this, plain);
+    } finally {
+      delete (this as { closeCode?: unknown }).closeCode;
+      delete (this as { reason?: unknown }).reason;
+    }
+  },
+});
+
 /**
  * The close({ closeCode, reason }) rules shared by WebSocketStream.close() and new WebSocketError():
  * closeCode is an [EnforceRange] unsigned short that must be 1000 or 3000-4999 (InvalidAccessError);
