@@ -106,6 +106,16 @@ function enforceUnsignedShort(value: unknown, name: string): number {
   return integer;
 }
 
+/**
+ * WebIDL: a call with fewer arguments than the operation requires is a TypeError, before any
+ * argument is converted (`new WebSocketStream()` is not a URL error about "undefined").
+ */
+export function requireArguments(given: number, required: number, what: string): void {
+  if (given < required) {
+    throw new TypeError(`${what}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} present`);
+  }
+}
+
 /** WebIDL USVString: lone surrogates become U+FFFD. */
 export function toUSVString(value: unknown): string {
   return String(value).toWellFormed();

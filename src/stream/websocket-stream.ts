@@ -4,7 +4,7 @@ import { ProtocolError } from '../protocol/protocol-error.js';
 import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
 import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
-import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
+import { requireArguments, toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
 
 /** What `opened` resolves to. */
 export interface WebSocketOpenInfo {
@@ -84,6 +84,7 @@ export class WebSocketStream {
   #failedWrites: Array<() => void> = [];
 
   constructor(url: string | URL, options?: WebSocketStreamOptions) {
+    requireArguments(arguments.length, 1, 'WebSocketStream constructor');
     this.#options = resolveOptions(options);
     this.#url = parseWebSocketUrl(url).href;
     const internal = (options ?? {}) as InternalOptions;

@@ -1,4 +1,4 @@
-import { toUnsignedShort, toUSVString } from './webidl.js';
+import { requireArguments, toUnsignedShort, toUSVString } from './webidl.js';
 
 /** The dictionary of `new CloseEvent(type, init)` (WHATWG WebSockets). */
 export interface CloseEventInit {
@@ -20,6 +20,7 @@ class CloseEventShim extends Event {
   readonly #reason: string;
 
   constructor(type: string, init: CloseEventInit = {}) {
+    requireArguments(arguments.length, 1, 'CloseEvent constructor');
     super(type, init);
     this.#wasClean = Boolean(init.wasClean);
     this.#code = init.code === undefined ? 0 : toUnsignedShort(init.code);

@@ -2,7 +2,7 @@
 // bindings before any WebSocket algorithm runs; we do them at the top of each method.
 
 /** USVString: the same conversion WebSocketStream uses. */
-export { toUSVString } from '../stream/websocket-error.js';
+export { requireArguments, toUSVString } from '../stream/websocket-error.js';
 
 /** `unsigned short` (no annotation): NaN and infinities become 0, the rest wraps modulo 2^16. */
 export function toUnsignedShort(value: unknown): number {

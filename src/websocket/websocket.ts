@@ -5,7 +5,7 @@ import type { WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { CloseEvent } from './close-event.js';
 import { Outgoing } from './outgoing.js';
-import { toClampedUnsignedShort, toProtocolList, toUSVString } from './webidl.js';
+import { requireArguments, toClampedUnsignedShort, toProtocolList, toUSVString } from './webidl.js';
 
 /**
  * Node extensions accepted as the third argument of `new WebSocket(url, protocols, options)`: the
@@ -73,6 +73,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url: string | URL, protocols?: string | string[], options?: WebSocketOptions) {
     super();
+    requireArguments(arguments.length, 1, 'WebSocket constructor');
     const adopted = (options as { [kStream]?: WebSocketStream } | undefined)?.[kStream];
     this.#stream = adopted ?? new WebSocketStream(url, {
       ...nodeOptions(options),
