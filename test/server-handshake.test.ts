@@ -70,6 +70,7 @@ describe('request validation', () => {
       const wss = await nextAccepted();
       const error = await wss.opened.then(() => null, (e: unknown) => e);
       expect(error).toBeInstanceOf(WebSocketError);
+      expect((error as WebSocketError).closeCode).toBeNull(); // no connection was established
       expect((error as WebSocketError).message).toMatch(message);
       await expect(wss.closed).rejects.toMatchObject({ closeCode: 1006 });
     });

@@ -72,7 +72,8 @@ describe('echo with our own client', () => {
     expect(Buffer.compare(echoed, big)).toBe(0);
   });
 
-  it('the client closes with a code and reason: the server sees both, closed resolves on both sides', async () => {
+  // Each side echoes the code AND the reason of the Close it answers, as ws and python-websockets do.
+  it('the client closes with a code and reason: the server sees both and echoes both', async () => {
     let accepted!: WebSocketStream;
     const url = await serverWith(async (wss) => {
       accepted = wss;
@@ -81,11 +82,11 @@ describe('echo with our own client', () => {
     const wss = client(url);
     await wss.opened;
     wss.close({ closeCode: 4001, reason: 'client says bye' });
-    await expect(wss.closed).resolves.toEqual({ closeCode: 4001, reason: '' });
+    await expect(wss.closed).resolves.toEqual({ closeCode: 4001, reason: 'client says bye' });
     await expect(accepted.closed).resolves.toEqual({ closeCode: 4001, reason: 'client says bye' });
   });
 
-  it('the server closes with a code and reason: the client sees both', async () => {
+  it('the server closes with a code and reason: the client sees both and echoes both', async () => {
     let accepted!: WebSocketStream;
     const url = await serverWith(async (wss) => {
       accepted = wss;
@@ -96,7 +97,7 @@ describe('echo with our own client', () => {
     const { readable } = await wss.opened;
     await readAll(readable);
     await expect(wss.closed).resolves.toEqual({ closeCode: 4002, reason: 'server says bye' });
-    await expect(accepted.closed).resolves.toEqual({ closeCode: 4002, reason: '' });
+    await expect(accepted.closed).resolves.toEqual({ closeCode: 4002, reason: 'server says bye' });
   });
 
   it('writer.close() on the server ends the client\'s readable after every message', async () => {

@@ -518,7 +518,9 @@ describe('Writing', () => {
     expectDOMException(await rejectionOf(writer.write('later')), 'InvalidStateError');
   });
 
-  it('rejects a write still unsent when the connection drops with InvalidStateError; the stream errors with the WebSocketError', async () => {
+  // As in Chrome (WPT websockets/stream write.any.js): the writable errors with the rejection of the
+  // write it was waiting for; the readable and closed get the WebSocketError.
+  it('rejects a write still unsent when the connection drops with InvalidStateError, and later writes with the same object', async () => {
     const server = await startServer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
@@ -535,10 +537,11 @@ describe('Writing', () => {
     expect(stuck).not.toBeNull();
     stuck!.catch(() => {});
     ws.terminate();
-    const closedError = expectWebSocketError(await rejectionOf(stream.closed), 1006);
-    expectDOMException(await rejectionOf(stuck!), 'InvalidStateError');
-    expect(await rejectionOf(writer.ready)).toBe(closedError);
-    expect(await rejectionOf(writer.write('x'))).toBe(closedError);
+    expectWebSocketError(await rejectionOf(stream.closed), 1006);
+    const writeError = await rejectionOf(stuck!);
+    expectDOMException(writeError, 'InvalidStateError');
+    expect(await rejectionOf(writer.ready)).toBe(writeError);
+    expect(await rejectionOf(writer.write('x'))).toBe(writeError);
   });
 
   it('writer.close() sends a Close frame without body and resolves only when the closing handshake is complete', async () => {
@@ -746,11 +749,11 @@ describe('Closing', () => {
     expect(await rejectionOf(writer.closed)).toBe(error);
   });
 
-  it('handshake failure (connection refused): opened rejects with a WebSocketError, closed with closeCode 1006', async () => {
+  it('handshake failure (connection refused): opened rejects with a WebSocketError whose closeCode is null, closed with 1006', async () => {
     const port = await closedPort();
     const stream = new WebSocketStream(`ws://127.0.0.1:${port}`);
     const openedError = await rejectionOf(stream.opened);
-    expect(openedError).toBeInstanceOf(WebSocketError);
+    expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
     expect((openedError as Error).message).toMatch(/ECONNREFUSED|refused/i);
     expectWebSocketError(await rejectionOf(stream.closed), 1006);
   });
@@ -759,7 +762,7 @@ describe('Closing', () => {
     const server = await startServer({ verifyClient: () => false }); // ws answers 401
     const stream = new WebSocketStream(server.url);
     const openedError = await rejectionOf(stream.opened);
-    expect(openedError).toBeInstanceOf(WebSocketError);
+    expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
     expect((openedError as Error).message).toMatch(/401/);
     expectWebSocketError(await rejectionOf(stream.closed), 1006);
   });
@@ -768,7 +771,7 @@ describe('Closing', () => {
     const server = await startServer({ handleProtocols: () => 'unoffered' });
     const stream = new WebSocketStream(server.url, { protocols: ['chat'] });
     const openedError = await rejectionOf(stream.opened);
-    expect(openedError).toBeInstanceOf(WebSocketError);
+    expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
     expect((openedError as Error).message).toMatch(/unoffered/);
     expectWebSocketError(await rejectionOf(stream.closed), 1006);
   });
@@ -783,9 +786,20 @@ describe('Closing', () => {
     });
     const stream = new WebSocketStream(silent.url);
     const openedError = await rejectionOf(stream.opened);
-    expect(openedError).toBeInstanceOf(WebSocketError);
+    expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
     expect((openedError as Error).message).toMatch(/Sec-WebSocket-Accept/);
     expectWebSocketError(await rejectionOf(stream.closed), 1006);
+  });
+
+  it('close() before the handshake completed: opened rejects with closeCode null, closed with 1006', async () => {
+    const silent = await startSilentServer(); // never answers the handshake
+    const stream = new WebSocketStream(silent.url);
+    await waitFor(() => silent.connections.length === 1, 5_000, 'the TCP connection');
+    stream.close();
+    const openedError = expectWebSocketError(await rejectionOf(stream.opened), null);
+    const closedError = expectWebSocketError(await rejectionOf(stream.closed), 1006);
+    expect(openedError.message).toMatch(/closed before the connection was established/);
+    expect(closedError.message).toBe(openedError.message);
   });
 });
 

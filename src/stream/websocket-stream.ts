@@ -22,8 +22,11 @@ export interface WebSocketClosedInfo {
   reason: string;
 }
 
-/** Settles a write that waited: with the error that kept it from being sent, if any. */
-type WriteSettler = (error?: Error | null) => void;
+/** The sink's write() that waits for the socket. */
+interface PendingWrite {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * @internal How the server side hands an accepted socket to a WebSocketStream: symbol-keyed
@@ -80,8 +83,11 @@ export class WebSocketStream {
   #settled = false;
   /** Settles the readable's pending pull(): reading paused, the next read() may call pull() again. */
   #settlePull: (() => void) | null = null;
-  /** Rejections of writes the socket failed, run by #onEnd once the writable has its error. */
-  #failedWrites: Array<() => void> = [];
+  /**
+   * The sink's write() still waiting for the socket; at most one, as the writable calls write()
+   * only after the previous one settled. A write the socket failed stays here until #onEnd.
+   */
+  #pendingWrite: PendingWrite | null = null;
 
   constructor(url: string | URL, options?: WebSocketStreamOptions) {
     requireArguments(arguments.length, 1, 'WebSocketStream constructor');
@@ -122,8 +128,9 @@ export class WebSocketStream {
     open(handshakeSignal).then(
       (opened) => this.#onOpen(opened),
       (error: unknown) => {
-        const aborted = handshakeSignal.aborted && error === handshakeSignal.reason;
-        this.#fail(aborted ? error : WebSocketError.create((error as Error).message, CloseCode.Abnormal));
+        // The application's signal: both promises reject with its reason, as the draft says.
+        if (signal?.aborted && error === signal.reason) this.#fail(error);
+        else this.#failHandshake((error as Error).message);
       },
     );
   }
@@ -274,25 +281,24 @@ export class WebSocketStream {
   /** The sink's write(): nothing to wait for when the socket took the message at once. */
   #write(chunk: unknown): Promise<void> | undefined {
     const data = toMessageData(chunk);
-    let settle: WriteSettler | null = null;
-    const result = this.#connection!.send(data, (error) => settle!(error));
+    const result = this.#connection!.send(data, (error) => this.#writeDone(error));
     if (result === 'sent') return undefined;
     if (result === 'refused') return Promise.reject(new DOMException('The WebSocket is closing or closed', 'InvalidStateError'));
     return new Promise((resolve, reject) => {
-      settle = (error) => {
-        if (!error) {
-          resolve();
-          return;
-        }
-        const fail = (): void => reject(new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError'));
-        // The socket reports the failed write before the connection reports its end. Rejecting now
-        // would error the writable with this InvalidStateError, and writer.ready would not reject
-        // with the WebSocketError that closed and the readable get. So wait for #onEnd to error
-        // the writable first; the write itself still rejects with InvalidStateError.
-        if (this.#settled) fail();
-        else this.#failedWrites.push(fail);
-      };
+      this.#pendingWrite = { resolve, reject };
     });
+  }
+
+  /**
+   * The socket wrote the pending message, or failed to. A failed write means the connection is
+   * ending: #onEnd rejects it (the socket reports the failed write before the connection its end).
+   */
+  #writeDone(error: Error | null | undefined): void {
+    const pending = this.#pendingWrite;
+    if (pending === null || (error && !this.#settled)) return;
+    this.#pendingWrite = null;
+    if (error) pending.reject(unsentWriteError());
+    else pending.resolve();
   }
 
   /** cancel() and abort(): only a WebSocketError's code and reason go into the Close frame. */
@@ -307,43 +313,62 @@ export class WebSocketStream {
   #onEnd(end: ConnectionEnd): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#settle(end);
-    for (const fail of this.#failedWrites.splice(0)) fail();
-  }
-
-  #settle(end: ConnectionEnd): void {
     if (end.wasClean) {
       if (!this.#readableDone) {
         this.#readableDone = true;
         this.#readableController?.close();
       }
-      if (!this.#writableClosing) {
-        this.#writableController?.error(new DOMException('The WebSocket is closed', 'InvalidStateError'));
-      }
+      if (!this.#writableClosing) this.#errorWritable(new DOMException('The WebSocket is closed', 'InvalidStateError'));
       this.#resolveClosed({ closeCode: end.code, reason: end.reason });
       return;
     }
-    const error = WebSocketError.create(describeFailure(end.error), end.code);
+    const error = WebSocketError.create(describeFailure(end.error), end.code, end.reason);
     if (!this.#readableDone) {
       this.#readableDone = true;
       this.#readableController?.error(error);
     }
-    this.#writableController?.error(error);
+    this.#errorWritable(error);
     this.#closed.catch(ignore);
     this.#rejectClosed(error);
   }
 
-  /** The connection failed before it opened: both promises reject with the same reason. */
-  #fail(reason: unknown): void {
+  /**
+   * A write still waiting for the socket rejects with InvalidStateError, and the writable errors
+   * with that same object (as in Chrome and WPT websockets/stream write.any.js: later writes reject
+   * with it). Without one, the writable errors with `error`.
+   */
+  #errorWritable(error: unknown): void {
+    const pending = this.#pendingWrite;
+    this.#pendingWrite = null;
+    if (pending !== null) pending.reject(unsentWriteError());
+    else this.#writableController?.error(error);
+  }
+
+  /**
+   * The connection could not be established (refused, non-101 status, bad accept key, close()
+   * before the handshake completed...): as in Chrome, `opened` rejects with a WebSocketError whose
+   * closeCode is null (there was no connection to close) and `closed` with one whose closeCode is
+   * 1006. Both messages say what failed.
+   */
+  #failHandshake(message: string): void {
+    this.#fail(WebSocketError.create(message, null), WebSocketError.create(message, CloseCode.Abnormal));
+  }
+
+  /** The connection failed before it opened: both promises reject (with the same reason by default). */
+  #fail(openedReason: unknown, closedReason: unknown = openedReason): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#rejectOpened(reason);
+    this.#rejectOpened(openedReason);
     this.#closed.catch(ignore);
-    this.#rejectClosed(reason);
+    this.#rejectClosed(closedReason);
   }
 }
 
 function ignore(): void {}
+
+function unsentWriteError(): DOMException {
+  return new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError');
+}
 
 function describeFailure(error: Error | null): string {
   if (error instanceof ProtocolError) {

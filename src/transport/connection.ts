@@ -49,11 +49,27 @@ function endSocket(this: Socket): void {
 export interface ConnectionEnd {
   /** Both Close frames were exchanged and ours was flushed before TCP closed. */
   wasClean: boolean;
-  /** The peer's close code (1005 when its Close had no body), or 1006 when none arrived. */
+  /**
+   * The peer's close code (1005 when its Close had no body), or 1006 when none arrived. Unclean
+   * ends report 1006, except when the peer's Close cut our sending (PeerClosedWhileSending).
+   */
   code: number;
   reason: string;
   /** What went wrong on an unclean close. */
   error: Error | null;
+}
+
+/**
+ * The peer's Close arrived while data of ours was not completely written. Our Close cannot follow
+ * half a frame, so the rest is dropped and TCP closed: an unclean end that carries the peer's code
+ * and reason (Chrome; WPT websockets/stream remote-close.any.js and write.any.js).
+ */
+export class PeerClosedWhileSending extends Error {
+  constructor(readonly code: number, readonly reason: string) {
+    super(`The peer closed the connection (code ${code}${reason === '' ? '' : `, reason ${JSON.stringify(reason)}`}) ` +
+      'while a message was still being sent; the rest of it was dropped');
+    this.name = 'PeerClosedWhileSending';
+  }
 }
 
 export interface ConnectionHandler {
@@ -401,9 +417,28 @@ export class Connection implements ReadSink {
   private onPeerClose(code: number, reason: string): void {
     this.inputDone = true;
     this.peerClose = { code, reason };
-    // Echo the peer's code (RFC 6455 5.5.1); a body-less Close is answered body-less.
-    if (!this.closeSent) this.sendClose(code === CloseCode.NoStatusReceived ? undefined : code, '');
+    if (!this.closeSent && this.hasUnwrittenData()) {
+      this.failure ??= new PeerClosedWhileSending(code, reason);
+      this.socket.destroy();
+      return;
+    }
+    // Echo the peer's code and reason, as ws and python-websockets do (RFC 6455 5.5.1 asks for the
+    // code; clients report the reason of the Close they got back); a body-less Close is answered
+    // body-less.
+    if (!this.closeSent) this.sendClose(code === CloseCode.NoStatusReceived ? undefined : code, reason);
     else if (this.closeFlushed) this.socket.end();
+  }
+
+  /**
+   * Whether bytes given to the socket (or messages still compressing) have not reached the kernel.
+   * Frames corked in this tick are flushed first, so that only a full socket counts.
+   */
+  private hasUnwrittenData(): boolean {
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    return this.bufferedAmount > 0;
   }
 
   /** The peer broke the protocol: tell it why with a Close frame, then drop the connection. */
@@ -468,7 +503,9 @@ export class Connection implements ReadSink {
   private onSocketError(error: Error): void {
     // After a complete closing handshake a reset changes nothing; before it, it is the cause.
     if (this.peerClose !== null && this.closeFlushed) return;
-    this.failure ??= error;
+    this.failure ??= isReset(error) && ((error as NodeJS.ErrnoException).syscall === 'write' || this.bufferedAmount > 0)
+      ? new Error(`The peer reset the connection while we were sending (${error.message})`, { cause: error })
+      : error;
   }
 
   private onSocketClose(): void {
@@ -481,13 +518,20 @@ export class Connection implements ReadSink {
     this.deflater?.close();
     const peerClose = this.peerClose;
     const wasClean = this.failure === null && peerClose !== null && this.closeFlushed;
+    // Unclean, yet the peer's Close was read: its code and reason are what the application wants.
+    const cut = this.failure instanceof PeerClosedWhileSending ? this.failure : null;
     this.handler.onEnd({
       wasClean,
-      code: wasClean ? peerClose!.code : CloseCode.Abnormal,
-      reason: wasClean ? peerClose!.reason : '',
+      code: wasClean ? peerClose!.code : cut?.code ?? CloseCode.Abnormal,
+      reason: wasClean ? peerClose!.reason : cut?.reason ?? '',
       error: wasClean ? null : this.failure ?? new Error('Connection closed without a closing handshake'),
     });
   }
+}
+
+function isReset(error: Error): boolean {
+  const { code } = error as NodeJS.ErrnoException;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /**
