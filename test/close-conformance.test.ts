@@ -3,6 +3,7 @@
 //   close (remote-close.any.js, write.any.js), and no Close of ours follows half a frame;
 // - the Close we answer with echoes the peer's code AND reason (as ws and python-websockets do).
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { serve, WebSocketError, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
@@ -82,6 +83,24 @@ describe('the peer closes while a write is not completely written', () => {
     const writeError = await rejectionOf(pending);
     expectInvalidState(writeError);
     expect(await rejectionOf(writer.write('late'))).toBe(writeError);
+  });
+
+  it('a reset while a write is pending (no Close first) says that the peer reset the connection while we were sending', async () => {
+    const server = await startServer();
+    const serverSide = server.nextConnection();
+    const wss = new WebSocketStream(server.url);
+    onCleanup(() => wss.close());
+    const { writable } = await withTimeout(wss.opened, 5_000, 'opened');
+    const ws = await serverSide;
+    ws.pause();
+    const pending = writable.getWriter().write(new Uint8Array(HUGE));
+    pending.catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    (ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
+    const closedError = await rejectionOf(wss.closed, 10_000);
+    expect(closedError).toMatchObject({ closeCode: 1006, reason: '' });
+    expect((closedError as Error).message).toMatch(/^The peer reset the connection while we were sending \((write|read) (ECONNRESET|EPIPE)\)$/);
+    expectInvalidState(await rejectionOf(pending));
   });
 
   it('a write already taken by the kernel does not make the close unclean', async () => {

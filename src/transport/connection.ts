@@ -50,8 +50,8 @@ export interface ConnectionEnd {
   /** Both Close frames were exchanged and ours was flushed before TCP closed. */
   wasClean: boolean;
   /**
-   * The peer's close code (1005 when its Close had no body), or 1006 when none arrived. Unclean
-   * ends report 1006, except when the peer's Close cut our sending (PeerClosedWhileSending).
+   * The peer's close code (1005 when its Close had no body), or 1006 when none arrived (clean or
+   * not: an unclean end after the peer's Close still reports the peer's code and reason).
    */
   code: number;
   reason: string;
@@ -66,8 +66,8 @@ export interface ConnectionEnd {
  */
 export class PeerClosedWhileSending extends Error {
   constructor(readonly code: number, readonly reason: string) {
-    super(`The peer closed the connection (code ${code}${reason === '' ? '' : `, reason ${JSON.stringify(reason)}`}) ` +
-      'while a message was still being sent; the rest of it was dropped');
+    super(`The peer closed the connection (${describeClose(code, reason)}) while a message was still being sent; ` +
+      'the rest of it was dropped');
     this.name = 'PeerClosedWhileSending';
   }
 }
@@ -518,15 +518,32 @@ export class Connection implements ReadSink {
     this.deflater?.close();
     const peerClose = this.peerClose;
     const wasClean = this.failure === null && peerClose !== null && this.closeFlushed;
-    // Unclean, yet the peer's Close was read: its code and reason are what the application wants.
-    const cut = this.failure instanceof PeerClosedWhileSending ? this.failure : null;
-    this.handler.onEnd({
-      wasClean,
-      code: wasClean ? peerClose!.code : cut?.code ?? CloseCode.Abnormal,
-      reason: wasClean ? peerClose!.reason : cut?.reason ?? '',
-      error: wasClean ? null : this.failure ?? new Error('Connection closed without a closing handshake'),
-    });
+    if (peerClose === null) {
+      this.handler.onEnd({
+        wasClean,
+        code: CloseCode.Abnormal,
+        reason: '',
+        error: this.failure ?? new Error('Connection closed without a closing handshake'),
+      });
+      return;
+    }
+    // The peer's Close was read: its code and reason are what the application wants to see, even
+    // when what followed was not clean (a peer that drops TCP after its Close, as WebSocket-Node
+    // does at its limits).
+    this.handler.onEnd({ ...peerClose, wasClean, error: wasClean ? null : this.uncleanAfterPeerClose(peerClose) });
   }
+
+  private uncleanAfterPeerClose({ code, reason }: { code: number; reason: string }): Error {
+    const failure = this.failure;
+    if (failure instanceof PeerClosedWhileSending) return failure;
+    const closed = `The peer closed the connection (${describeClose(code, reason)})`;
+    if (failure === null) return new Error(`${closed} and dropped it before our Close was written`);
+    return new Error(`${closed}, then: ${failure.message}`, { cause: failure });
+  }
+}
+
+function describeClose(code: number, reason: string): string {
+  return reason === '' ? `code ${code}` : `code ${code}, reason ${JSON.stringify(reason)}`;
 }
 
 function isReset(error: Error): boolean {
