@@ -90,10 +90,11 @@ describe('Chromium classic WebSocket', () => {
       await new Promise((resolve) => (ws.onopen = resolve));
       ws.close(4002, 'page bye');
       return new Promise((resolve) => {
-        ws.onclose = (event) => resolve({ code: event.code, wasClean: event.wasClean });
+        ws.onclose = (event) => resolve({ code: event.code, reason: event.reason, wasClean: event.wasClean });
       });
     }, wsUrl);
-    expect(fromPage).toEqual({ code: 4002, wasClean: true });
+    // Our Close echoes the page's code and reason, which Chrome then reports (as against ws).
+    expect(fromPage).toEqual({ code: 4002, reason: 'page bye', wasClean: true });
     await expect(server!.accepted[1]!.closed).resolves.toEqual({ closeCode: 4002, reason: 'page bye' });
   });
 
@@ -176,7 +177,7 @@ describe('Chromium WebSocketStream', () => {
       wss.close({ closeCode: 4004, reason: 'page stream bye' });
       return wss.closed;
     }, wsUrl);
-    expect(fromPage).toMatchObject({ closeCode: 4004 });
+    expect(fromPage).toEqual({ closeCode: 4004, reason: 'page stream bye' });
     await expect(server!.accepted[1]!.closed).resolves.toEqual({ closeCode: 4004, reason: 'page stream bye' });
   });
 

@@ -69,7 +69,10 @@ async def client(url):
                 echoed = await asyncio.wait_for(ws.recv(), 60)
                 results.append({"case": name, "ok": echoed == payload, "type": type(echoed).__name__})
         await ws.close(1000, "done")
-    print(json.dumps({"offered": offered, "extensions": extensions, "results": results}), flush=True)
+        # The Close the server answered with: ours echoes the code and the reason.
+        close_received = {"code": ws.close_code, "reason": ws.close_reason}
+    print(json.dumps({"offered": offered, "extensions": extensions, "results": results,
+                      "closeReceived": close_received}), flush=True)
 
 
 def main():

@@ -112,11 +112,13 @@ describe('our server with perMessageDeflate, python3-websockets client', () => {
       offered: string;
       extensions: string;
       results: Array<{ case: string; ok: boolean; type: string }>;
+      closeReceived: { code: number; reason: string };
     };
     expect(report.offered).toMatch(/^permessage-deflate/);
     expect(report.extensions).toMatch(/^permessage-deflate/);
     expect(report.results).toHaveLength(12);
     for (const result of report.results) expect(result, result.case).toMatchObject({ ok: true });
     expect(report.results.filter((r) => r.type === 'bytes')).toHaveLength(6);
+    expect(report.closeReceived).toEqual({ code: 1000, reason: 'done' });
   }, 120_000);
 });
