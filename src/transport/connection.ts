@@ -7,6 +7,7 @@ import { Opcode } from '../protocol/opcodes.js';
 import type { DeflateParams, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { MessageDeflater, MessageInflater } from './deflate.js';
+import { PeerClosedWhileSending, socketFailure, uncleanEnd } from './end-errors.js';
 import { DIRECT_READ_MIN, type ReadSink, type SocketReads } from './socket-reads.js';
 
 export type Role = 'client' | 'server';
@@ -57,19 +58,6 @@ export interface ConnectionEnd {
   reason: string;
   /** What went wrong on an unclean close. */
   error: Error | null;
-}
-
-/**
- * The peer's Close arrived while data of ours was not completely written. Our Close cannot follow
- * half a frame, so the rest is dropped and TCP closed: an unclean end that carries the peer's code
- * and reason (Chrome; WPT websockets/stream remote-close.any.js and write.any.js).
- */
-export class PeerClosedWhileSending extends Error {
-  constructor(readonly code: number, readonly reason: string) {
-    super(`The peer closed the connection (${describeClose(code, reason)}) while a message was still being sent; ` +
-      'the rest of it was dropped');
-    this.name = 'PeerClosedWhileSending';
-  }
 }
 
 export interface ConnectionHandler {
@@ -503,9 +491,7 @@ export class Connection implements ReadSink {
   private onSocketError(error: Error): void {
     // After a complete closing handshake a reset changes nothing; before it, it is the cause.
     if (this.peerClose !== null && this.closeFlushed) return;
-    this.failure ??= isReset(error) && ((error as NodeJS.ErrnoException).syscall === 'write' || this.bufferedAmount > 0)
-      ? new Error(`The peer reset the connection while we were sending (${error.message})`, { cause: error })
-      : error;
+    this.failure ??= socketFailure(error, this.bufferedAmount > 0);
   }
 
   private onSocketClose(): void {
@@ -518,37 +504,15 @@ export class Connection implements ReadSink {
     this.deflater?.close();
     const peerClose = this.peerClose;
     const wasClean = this.failure === null && peerClose !== null && this.closeFlushed;
-    if (peerClose === null) {
-      this.handler.onEnd({
-        wasClean,
-        code: CloseCode.Abnormal,
-        reason: '',
-        error: this.failure ?? new Error('Connection closed without a closing handshake'),
-      });
-      return;
-    }
-    // The peer's Close was read: its code and reason are what the application wants to see, even
-    // when what followed was not clean (a peer that drops TCP after its Close, as WebSocket-Node
-    // does at its limits).
-    this.handler.onEnd({ ...peerClose, wasClean, error: wasClean ? null : this.uncleanAfterPeerClose(peerClose) });
+    this.handler.onEnd({
+      wasClean,
+      // The peer's Close was read: its code and reason, even when what followed was not clean (a
+      // peer that drops TCP after its Close, as WebSocket-Node does at its limits).
+      code: peerClose?.code ?? CloseCode.Abnormal,
+      reason: peerClose?.reason ?? '',
+      error: wasClean ? null : uncleanEnd(this.failure, peerClose),
+    });
   }
-
-  private uncleanAfterPeerClose({ code, reason }: { code: number; reason: string }): Error {
-    const failure = this.failure;
-    if (failure instanceof PeerClosedWhileSending) return failure;
-    const closed = `The peer closed the connection (${describeClose(code, reason)})`;
-    if (failure === null) return new Error(`${closed} and dropped it before our Close was written`);
-    return new Error(`${closed}, then: ${failure.message}`, { cause: failure });
-  }
-}
-
-function describeClose(code: number, reason: string): string {
-  return reason === '' ? `code ${code}` : `code ${code}, reason ${JSON.stringify(reason)}`;
-}
-
-function isReset(error: Error): boolean {
-  const { code } = error as NodeJS.ErrnoException;
-  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /**
