@@ -143,7 +143,8 @@ if (mode === 'client') {
     }
   };
   const options = {
-    protocols: (offered) => offered.find((p) => p === 'chat.v1') ?? null,
+    protocols: ['chat.v1'],
+    perMessageDeflate: true,
     verify: (request) => !request.url.startsWith('/refuse'),
   };
   const served = await serve({ ...options, host: '127.0.0.1', port: 0 }, handler);

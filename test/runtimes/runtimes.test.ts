@@ -122,10 +122,11 @@ async function startOurServer(): Promise<NodeServer> {
   return { url: server.url, closed };
 }
 
-/** A `ws` server with the same paths. */
-async function startReferenceServer(): Promise<NodeServer> {
+/** A `ws` server with the same paths; with permessage-deflate on request. */
+async function startReferenceServer(perMessageDeflate = false): Promise<NodeServer> {
   const closed: NodeServer['closed'] = new Map();
   const server = await startWsServer({
+    perMessageDeflate,
     handleProtocols: (offered) => (offered.has('chat.v1') ? 'chat.v1' : false),
     verifyClient: ({ req }: { req: IncomingMessage }) => !(req.url ?? '').startsWith('/refuse'),
   });
@@ -150,14 +151,19 @@ async function runClient(runtime: Runtime, scenario: string, url: string): Promi
 }
 
 function clientSuite(runtime: Runtime): void {
-  for (const [serverName, start] of [['our Node server', startOurServer], ['a ws server', startReferenceServer]] as const) {
+  const servers = [
+    ['our Node server', startOurServer, ''],
+    ['a ws server', () => startReferenceServer(), ''],
+    ['a ws server with permessage-deflate', () => startReferenceServer(true), 'permessage-deflate'],
+  ] as const;
+  for (const [serverName, start, extensions] of servers) {
     describe(`${runtime.name} client against ${serverName}`, () => {
       it('opens with a subprotocol, echoes text and binary, closes with a code and reason', async () => {
         const server = await start();
         const result = await runClient(runtime, 'echo', server.url);
         expect(result).toEqual({
           protocol: 'chat.v1',
-          extensions: '',
+          extensions,
           received: ['héllo 😀', ['Uint8Array', 4, 0, 255], ['Uint8Array', 200_000, 7, 7]],
           // The reason the server echoes is its own business; the code is the client's.
           closed: expect.objectContaining({ closeCode: 4000 }),
@@ -227,8 +233,8 @@ async function startServerPeer(runtime: Runtime): Promise<{ peer: Peer; urls: Ar
   return { peer, urls: [['serve()', `ws://127.0.0.1:${listening.serve}`], ['acceptWebSocketStream', `ws://127.0.0.1:${listening.accept}`]] };
 }
 
-function openWs(url: string, protocols?: string[]): Promise<WebSocket> {
-  const ws = new WsClient(url, protocols);
+function openWs(url: string, protocols?: string[], perMessageDeflate = true): Promise<WebSocket> {
+  const ws = new WsClient(url, protocols, { perMessageDeflate });
   onCleanup(() => ws.terminate());
   return withTimeout(new Promise<WebSocket>((resolve, reject) => {
     ws.once('open', () => resolve(ws));
@@ -245,6 +251,7 @@ function serverSuite(runtime: Runtime): void {
         // ws client: echo, then it closes with a code the server sees.
         const ws = await openWs(`${base}/echo`, ['chat.v2', 'chat.v1']);
         expect(ws.protocol).toBe('chat.v1');
+        expect(ws.extensions).toMatch(/^permessage-deflate/);
         const received: unknown[] = [];
         const got = new Promise<void>((resolve) => ws.on('message', (data: Buffer, isBinary) => {
           received.push(isBinary ? [...data.subarray(0, 2), data.byteLength] : data.toString());
@@ -261,7 +268,7 @@ function serverSuite(runtime: Runtime): void {
 
         // Our client: the server closes with its own code.
         const wss = new WebSocketStream(`${base}/server-close`, { protocols: ['chat.v1'] });
-        expect((await withTimeout(wss.opened, 5_000, 'opened')).protocol).toBe('chat.v1');
+        expect(await withTimeout(wss.opened, 5_000, 'opened')).toMatchObject({ protocol: 'chat.v1', extensions: expect.stringMatching(/^permessage-deflate/) });
         expect(await withTimeout(wss.closed, 5_000, 'closed')).toEqual({ closeCode: 4001, reason: 'server bye' });
 
         // verify() refuses: the client sees 403.
@@ -275,7 +282,8 @@ function serverSuite(runtime: Runtime): void {
     it('read backpressure: a ws client\'s flood stalls at the client while the server does not read; server memory stays flat', async () => {
       const { peer, urls } = await startServerPeer(runtime);
       for (const [how, base] of urls) {
-        const ws = await openWs(`${base}/hold`);
+        // Without compression: a compressed flood of repeated bytes would fit in the kernel buffers.
+        const ws = await openWs(`${base}/hold`, undefined, false);
         await peer.next((l) => l.accepted === '/hold', `${how} to accept`);
         await expectBackpressure(peer, ws);
         peer.lines.length = 0; // the next round's lines only
