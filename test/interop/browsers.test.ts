@@ -40,13 +40,13 @@ async function chromium(pageUrl: string, removeNative: boolean): Promise<Driver>
       });
     }
     await browser.page.goto(pageUrl);
-    await browser.page.waitForFunction(() => (window as unknown as { scenariosReady?: boolean }).scenariosReady === true, undefined, { timeout: 10_000 });
+    await browser.page.waitForFunction(() => (globalThis as unknown as { scenariosReady?: boolean }).scenariosReady === true, undefined, { timeout: 10_000 });
   } catch (error) {
     await browser.close();
     throw error;
   }
   return {
-    run: (scenario, base) => browser.page.evaluate(([name, url]) => (window as unknown as PageWindow).runScenario(name!, url), [scenario, base]),
+    run: (scenario, base) => browser.page.evaluate(([name, url]) => (globalThis as unknown as PageWindow).runScenario(name!, url), [scenario, base]),
     close: () => browser.close(),
   };
 }
@@ -70,9 +70,9 @@ async function firefox(pageUrl: string): Promise<Driver> {
   try {
     const page = await browser.newPage();
     await page.goto(pageUrl);
-    await page.waitForFunction(() => (window as unknown as { scenariosReady?: boolean }).scenariosReady === true, { timeout: 10_000 });
+    await page.waitForFunction(() => (globalThis as unknown as { scenariosReady?: boolean }).scenariosReady === true, { timeout: 10_000 });
     return {
-      run: (scenario, base) => page.evaluate((name, url) => (window as unknown as PageWindow).runScenario(name, url), scenario, base),
+      run: (scenario, base) => page.evaluate((name, url) => (globalThis as unknown as PageWindow).runScenario(name, url), scenario, base),
       close,
     };
   } catch (error) {

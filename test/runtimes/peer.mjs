@@ -6,6 +6,7 @@
 //   peer.mjs server                    serve() and acceptWebSocketStream() on node:http
 //
 // stdin commands: "rss" prints {rss}; "read" drains the held streams and prints what arrived.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { acceptWebSocketStream, serve, WebSocketError, WebSocketStream } from '../../dist/index.js';
 
@@ -69,6 +70,15 @@ const clientScenarios = {
     const received = await readSome(reader, 3);
     wss.close({ closeCode: 4000, reason: 'client bye' });
     return { protocol, extensions, received, closed: await wss.closed };
+  },
+  async tls() {
+    // wss: through the runtime's node:tls, trusting the test's self-signed certificate.
+    const wss = new WebSocketStream(`${url}/echo`, { ca: readFileSync(process.env.WSS_CA) });
+    const { readable, writable } = await wss.opened;
+    await writable.getWriter().write('over TLS');
+    const { value } = await readable.getReader().read();
+    wss.close();
+    return { echoed: value, closed: await wss.closed };
   },
   async 'server-close'() {
     const wss = new WebSocketStream(`${url}/server-close`);
@@ -145,6 +155,7 @@ if (mode === 'client') {
   const options = {
     protocols: ['chat.v1'],
     perMessageDeflate: true,
+    keepaliveInterval: 200,
     verify: (request) => !request.url.startsWith('/refuse'),
   };
   const served = await serve({ ...options, host: '127.0.0.1', port: 0 }, handler);

@@ -48,10 +48,10 @@ export interface Peer {
   stderr(): string;
 }
 
-export function startPeer(runtime: Runtime, args: string[]): Peer {
+export function startPeer(runtime: Runtime, args: string[], env: Record<string, string> = {}): Peer {
   const child: ChildProcessWithoutNullStreams = spawn(runtime.executable, [...runtime.args, PEER, ...args], {
     cwd: root,
-    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+    env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ...env },
   });
   onCleanup(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

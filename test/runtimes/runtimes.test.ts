@@ -7,6 +7,10 @@
 // the runtime does not read, a flood stalls at the Node sender and the runtime's memory stays flat.
 // Node runs the same scenarios, so a difference between runtimes shows up as a failing runtime.
 import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, type WebSocket } from 'ws';
@@ -143,8 +147,11 @@ async function startReferenceServer(perMessageDeflate = false): Promise<NodeServ
   return { url: server.url, closed, floodConnection: () => withTimeout(flooded, 5_000, 'the flood connection') };
 }
 
+const CERT = fileURLToPath(new URL('../fixtures/tls/cert.pem', import.meta.url));
+const KEY = fileURLToPath(new URL('../fixtures/tls/key.pem', import.meta.url));
+
 async function runClient(runtime: Runtime, scenario: string, url: string): Promise<Line> {
-  const peer = startPeer(runtime, ['client', scenario, url]);
+  const peer = startPeer(runtime, ['client', scenario, url], { WSS_CA: CERT });
   const line = await peer.next((l) => 'result' in l || 'error' in l, `the ${scenario} scenario`);
   if ('error' in line) throw new Error(`${scenario} on ${runtime.name}: ${JSON.stringify(line.error)}\n${peer.stderr()}`);
   return line.result as Line;
@@ -217,6 +224,23 @@ function clientSuite(runtime: Runtime): void {
     });
   });
 
+  describe(`${runtime.name} client over TLS`, () => {
+    it('opens a wss: connection to our Node server on https, trusting a given CA', async () => {
+      const https = createHttpsServer({ key: readFileSync(KEY), cert: readFileSync(CERT) });
+      https.on('upgrade', (request: IncomingMessage, socket, head) => {
+        const wss = acceptWebSocketStream(request, socket, head);
+        void wss.opened.then(({ readable, writable }) => readable.pipeTo(writable)).catch(() => {});
+      });
+      await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+      onCleanup(() => new Promise<void>((resolve) => {
+        https.closeAllConnections();
+        https.close(() => resolve());
+      }));
+      const url = `wss://127.0.0.1:${(https.address() as AddressInfo).port}`;
+      expect(await runClient(runtime, 'tls', url)).toEqual({ echoed: 'over TLS', closed: { closeCode: 1005, reason: '' } });
+    });
+  });
+
   describe(`${runtime.name} client: read backpressure`, () => {
     it('a ws server\'s flood stalls at the server while the client does not read; client memory stays flat; every message arrives', async () => {
       const server = await startReferenceServer();
@@ -252,6 +276,8 @@ function serverSuite(runtime: Runtime): void {
         const ws = await openWs(`${base}/echo`, ['chat.v2', 'chat.v1']);
         expect(ws.protocol).toBe('chat.v1');
         expect(ws.extensions).toMatch(/^permessage-deflate/);
+        let pings = 0;
+        ws.on('ping', () => pings++);
         const received: unknown[] = [];
         const got = new Promise<void>((resolve) => ws.on('message', (data: Buffer, isBinary) => {
           received.push(isBinary ? [...data.subarray(0, 2), data.byteLength] : data.toString());
@@ -261,6 +287,9 @@ function serverSuite(runtime: Runtime): void {
         ws.send(Buffer.alloc(300_000, 5));
         await withTimeout(got, 10_000, 'echo');
         expect(received).toEqual(['héllo 😀', [5, 5, 300_000]]);
+        // keepaliveInterval (200 ms): the server pings through the runtime's timers and sockets.
+        for (let i = 0; i < 100 && pings === 0; i++) await delay(50);
+        expect(pings).toBeGreaterThan(0);
         const closing = peer.lines.length;
         ws.close(4000, 'client bye');
         await peer.next((l) => peer.lines.indexOf(l) >= closing && l.closed === '/echo', 'the server to see the close');
