@@ -8,7 +8,7 @@
 // stdin commands: "rss" prints {rss}; "read" drains the held streams and prints what arrived.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { acceptWebSocketStream, serve, WebSocketError, WebSocketStream } from '../../dist/index.js';
+import { acceptWebSocketStream, serve, WebSocket, WebSocketError, WebSocketStream } from '../../dist/index.js';
 
 const [mode, scenario, url] = process.argv.slice(2);
 const held = [];
@@ -79,6 +79,25 @@ const clientScenarios = {
     const { value } = await readable.getReader().read();
     wss.close();
     return { echoed: value, closed: await wss.closed };
+  },
+  async classic() {
+    // The package's event-based WebSocket (not the runtime's own).
+    const ws = new WebSocket(`${url}/echo`, ['chat.v1']);
+    ws.binaryType = 'arraybuffer';
+    const received = [];
+    await new Promise((resolve, reject) => {
+      ws.onerror = () => reject(new Error('error event'));
+      ws.onopen = () => {
+        ws.send('classic');
+        ws.send(new Uint8Array([1, 2, 3]));
+      };
+      ws.onmessage = (event) => {
+        received.push(typeof event.data === 'string' ? event.data : Array.from(new Uint8Array(event.data)));
+        if (received.length === 2) ws.close(4005, 'classic bye');
+      };
+      ws.onclose = (event) => resolve(received.push({ code: event.code, reason: event.reason, wasClean: event.wasClean }));
+    });
+    return { protocol: ws.protocol, received };
   },
   async 'server-close'() {
     const wss = new WebSocketStream(`${url}/server-close`);

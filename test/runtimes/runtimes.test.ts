@@ -178,6 +178,13 @@ function clientSuite(runtime: Runtime): void {
         expect(await server.closed.get('/echo')).toEqual({ closeCode: 4000, reason: 'client bye' });
       });
 
+      it('the package\'s classic WebSocket: echo and close', async () => {
+        const server = await start();
+        const result = await runClient(runtime, 'classic', server.url);
+        expect(result).toMatchObject({ protocol: 'chat.v1', received: ['classic', [1, 2, 3], { code: 4005, wasClean: true }] });
+        expect(await server.closed.get('/echo')).toEqual({ closeCode: 4005, reason: 'classic bye' });
+      });
+
       it('sees the server\'s close code and reason', async () => {
         const server = await start();
         expect(await runClient(runtime, 'server-close', server.url)).toEqual({ done: true, closed: { closeCode: 4001, reason: 'server bye' } });
