@@ -21,7 +21,7 @@ export const RUNTIMES: Runtime[] = [
   {
     name: 'Deno',
     executable: `${root}node_modules/@deno/linux-x64-glibc/deno`,
-    args: ['run', '--quiet', '--no-prompt', '--allow-net=127.0.0.1', `--allow-read=${root}`, '--allow-env', '--allow-sys'],
+    args: ['run', '--quiet', '--no-prompt', '--v8-flags=--expose-gc', '--allow-net=127.0.0.1', `--allow-read=${root}`, '--allow-env', '--allow-sys'],
   },
 ];
 

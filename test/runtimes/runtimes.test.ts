@@ -27,7 +27,7 @@ const MESSAGE = 64 * KiB;
 const FRAME = MESSAGE + 10;
 const FLOOD = 512; // 32 MiB
 
-const NODE: Runtime = { name: 'Node', executable: process.execPath, args: [] };
+const NODE: Runtime = { name: 'Node', executable: process.execPath, args: ['--expose-gc'] };
 
 function message(seq: number): Buffer {
   const bytes = Buffer.alloc(MESSAGE, seq & 0xff);
@@ -86,8 +86,9 @@ async function expectBackpressure(peer: Peer, ws: WebSocket): Promise<void> {
   expect(ws.bufferedAmount).toBeGreaterThan(16 * MiB);
   expect(flushed).toBeLessThan(sent() - 16 * MiB);
   const rssStalled = await rss(peer);
-  // What left the sender sits in kernel buffers, not in the runtime: its memory stays flat.
-  expect(rssStalled - rssBefore).toBeLessThan(8 * MiB);
+  // What left the sender sits in kernel buffers, not in the runtime: its memory stays flat (within
+  // the runtime's own noise), where a reader without backpressure would hold the 28 MiB.
+  expect(rssStalled - rssBefore).toBeLessThan(12 * MiB);
   // Nothing moves while nobody reads.
   await delay(300);
   expect(sent() - ws.bufferedAmount).toBe(flushed);
