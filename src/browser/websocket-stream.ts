@@ -149,7 +149,7 @@ export class WebSocketStream {
     const { code, reason } = validateCloseInfo(closeInfo);
     if (this.#state === 'settled') return;
     if (this.#state === 'connecting') {
-      this.#fail(WebSocketError.create('WebSocket was closed before the connection was established', 1006));
+      this.#failHandshake('WebSocket was closed before the connection was established');
       this.#ws?.close();
       return;
     }
@@ -233,12 +233,10 @@ export class WebSocketStream {
     if (this.#state === 'settled') return;
     if (this.#state === 'connecting') {
       // The browser tells nothing of why (refused, wrong status, no subprotocol match...).
-      this.#settle();
-      this.#rejectOpened(WebSocketError.create('The WebSocket connection could not be established', null));
-      this.#rejectClosed(WebSocketError.create('The WebSocket connection could not be established', 1006));
+      this.#failHandshake('The WebSocket connection could not be established');
       return;
     }
-    this.#settle();
+    this.#state = 'settled';
     const pending = this.#pendingWrite;
     this.#pendingWrite = null;
     if (pending) clearTimeout(pending.timer);
@@ -262,8 +260,11 @@ export class WebSocketStream {
     pending?.reject(new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError'));
   }
 
-  #settle(): void {
+  /** As Chrome and the draft: `opened` rejects with no close code, `closed` with 1006. */
+  #failHandshake(message: string): void {
     this.#state = 'settled';
+    this.#rejectOpened(WebSocketError.create(message, null));
+    this.#rejectClosed(WebSocketError.create(message, 1006));
   }
 
   /** The connection failed before it opened: both promises reject with the same reason. */

@@ -195,6 +195,40 @@ describe.each(browsers)('%s', (name, native, launcher) => {
     });
   });
 
+  it.skipIf(skip)('checks its arguments and resolves URLs as the browser does', async () => {
+    const url = base();
+    expect(await driver.run('constructor', url)).toEqual({
+      result: {
+        relative: `${url}/echo`,
+        http: `${url}/echo`,
+        ftp: 'SyntaxError',
+        fragment: 'SyntaxError',
+        protocolsString: 'TypeError',
+        protocolsDuplicate: 'SyntaxError',
+        protocolsInvalid: 'SyntaxError',
+        noArgument: 'TypeError',
+      },
+    });
+  });
+
+  it.skipIf(skip)('abandons the opening handshake on abort (the signal\'s reason) and on close() (WebSocketError)', async () => {
+    // The draft (and this package on Node) rejects with the signal's reason; Chrome 156 rejects
+    // with an AbortError of its own.
+    const abortError = expect.objectContaining({ isDOMException: true, name: 'AbortError' }) as unknown;
+    const fromSignal = native ? [abortError, abortError] : [true, true];
+    expect(await driver.run('early-close', base())).toMatchObject({
+      result: {
+        aborted: fromSignal,
+        alreadyAborted: fromSignal,
+        closed: { opened: { error: { isWebSocketError: true, closeCode: null } }, closed: { error: { isWebSocketError: true, closeCode: 1006 } } },
+      },
+    });
+  });
+
+  it.skipIf(skip)('after a clean close a write rejects with InvalidStateError', async () => {
+    expect(await driver.run('write-after-close', base())).toMatchObject({ result: { write: { error: { name: 'InvalidStateError' } } } });
+  });
+
   it.skipIf(skip)('close() validates its code and reason', async () => {
     expect(await driver.run('close-validation', base())).toMatchObject({
       result: { errors: ['InvalidAccessError', 'SyntaxError'], closed: { value: { closeCode: 1005 } } },

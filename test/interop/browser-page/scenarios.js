@@ -79,6 +79,58 @@ const scenarios = {
     return { read: readResult, closed, same };
   },
 
+  // Argument checks and URL rules: relative URLs resolve against the page, http maps to ws.
+  constructor(base) {
+    const attempt = (...args) => {
+      try {
+        const wss = new WebSocketStream(...args);
+        wss.close();
+        return wss.url;
+      } catch (error) {
+        return error.name;
+      }
+    };
+    const path = new URL(base).pathname;
+    return {
+      relative: attempt(`${path}/echo`),
+      http: attempt(`${base.replace('ws:', 'http:')}/echo`),
+      ftp: attempt('ftp://127.0.0.1/'),
+      fragment: attempt(`${base}/echo#x`),
+      protocolsString: attempt(`${base}/echo`, { protocols: 'chat' }),
+      protocolsDuplicate: attempt(`${base}/echo`, { protocols: ['a', 'a'] }),
+      protocolsInvalid: attempt(`${base}/echo`, { protocols: ['a b'] }),
+      noArgument: attempt(),
+    };
+  },
+
+  // Abandoning the opening handshake: with a signal (its reason) and with close().
+  async 'early-close'(base) {
+    const controller = new AbortController();
+    const aborted = new WebSocketStream(`${base}/echo`, { signal: controller.signal });
+    const reason = new Error('changed my mind');
+    controller.abort(reason);
+    const alreadyAborted = new WebSocketStream(`${base}/echo`, { signal: AbortSignal.abort(reason) });
+    const closed = new WebSocketStream(`${base}/echo`);
+    closed.close();
+    // [opened, closed]: true when rejected with the signal's reason itself, else what rejected.
+    const sameReason = async (wss) => Promise.all([wss.opened, wss.closed].map((p) => p.then(() => 'resolved', (e) => e === reason || describe(e))));
+    return {
+      aborted: await sameReason(aborted),
+      alreadyAborted: await sameReason(alreadyAborted),
+      closed: { opened: await settled(closed.opened), closed: await settled(closed.closed) },
+    };
+  },
+
+  // After a clean close: the readable is done, a write rejects with InvalidStateError.
+  async 'write-after-close'(base) {
+    const wss = new WebSocketStream(`${base}/server-close`);
+    const { readable, writable } = await wss.opened;
+    await readable.getReader().read();
+    await wss.closed;
+    const writer = writable.getWriter();
+    return { write: await settled(writer.write('late')) };
+  },
+
   async 'close-validation'(base) {
     const wss = new WebSocketStream(`${base}/echo`);
     await wss.opened;
