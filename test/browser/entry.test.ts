@@ -49,6 +49,19 @@ describe('browser entry (dist/browser.js)', () => {
     expect(manifest.exports['./browser']).toEqual(dot.browser);
   });
 
+  it('a bundler targeting browsers resolves `import \'websocketstream\'` to it', async () => {
+    const { metafile } = await build({
+      stdin: { contents: "export * from 'websocketstream'", resolveDir: new URL('.', root).pathname },
+      bundle: true,
+      write: false,
+      platform: 'browser',
+      format: 'esm',
+      metafile: true,
+      logLevel: 'silent',
+    });
+    expect(Object.keys(metafile.inputs).sort()).toEqual(['<stdin>', 'dist/browser.js']);
+  });
+
   it('falls back where the runtime has no WebSocketStream, and keeps the API\'s class names', async () => {
     const browser = await import(entry.href) as typeof import('../../src/browser.js');
     expect(browser.isNativeWebSocketStream).toBe(false);

@@ -4,6 +4,7 @@
 //
 //   peer.mjs client <scenario> <url>   one client scenario against the test's server
 //   peer.mjs server                    serve() and acceptWebSocketStream() on node:http
+//   peer.mjs resolve                   what `import 'websocketstream'` gives this runtime
 //
 // stdin commands: "rss" prints {rss}; "read" drains the held streams and prints what arrived.
 import { readFileSync } from 'node:fs';
@@ -187,6 +188,13 @@ if (mode === 'client') {
   http.on('upgrade', (request, socket, head) => void handler(acceptWebSocketStream(request, socket, head, options), request));
   await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
   print({ listening: { serve: served.port, accept: http.address().port } });
+} else if (mode === 'resolve') {
+  // The package by its name, as users import it (a self-reference through package.json "exports"):
+  // the runtime must pick the Node build, not the browser entry.
+  const byName = await import('websocketstream');
+  print({ result: { serve: typeof byName.serve, browserEntry: 'isNativeWebSocketStream' in byName } });
+  clearTimeout(lifetime);
+  process.exit(0);
 } else {
-  throw new Error(`usage: peer.mjs client <scenario> <url> | server`);
+  throw new Error(`usage: peer.mjs client <scenario> <url> | server | resolve`);
 }

@@ -331,6 +331,10 @@ function serverSuite(runtime: Runtime): void {
 
 for (const runtime of [NODE, ...RUNTIMES]) {
   describe.skipIf(!available(runtime))(runtime.name, () => {
+    it('import \'websocketstream\' gives the Node build (not the browser entry)', async () => {
+      const peer = startPeer(runtime, ['resolve']);
+      expect(await peer.next((l) => 'result' in l, 'the resolved package')).toEqual({ result: { serve: 'function', browserEntry: false } });
+    });
     clientSuite(runtime);
     serverSuite(runtime);
   });
