@@ -64,6 +64,7 @@ type Chunk = string | Uint8Array;
 
 /** A write that waits for the browser's buffer to drain. */
 interface PendingWrite {
+  resolve(): void;
   reject(error: unknown): void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -224,7 +225,7 @@ export class WebSocketStream {
         delay = Math.min(delay * 2, MAX_POLL_MS);
         pending.timer = setTimeout(check, delay);
       };
-      const pending: PendingWrite = { reject, timer: setTimeout(check, delay) };
+      const pending: PendingWrite = { resolve, reject, timer: setTimeout(check, delay) };
       this.#pendingWrite = pending;
     });
   }
@@ -237,9 +238,16 @@ export class WebSocketStream {
       return;
     }
     this.#state = 'settled';
-    const pending = this.#pendingWrite;
+    let pending = this.#pendingWrite;
     this.#pendingWrite = null;
-    if (pending) clearTimeout(pending.timer);
+    if (pending) {
+      clearTimeout(pending.timer);
+      // Left between two looks at bufferedAmount: that write is done.
+      if (this.#ws!.bufferedAmount <= WRITE_LOW_WATER_MARK) {
+        pending.resolve();
+        pending = null;
+      }
+    }
     // Data still unsent when the peer closed is not a clean close (the draft's remote-close rule).
     if (event.wasClean && pending === null) {
       if (!this.#readableDone) this.#readableController?.close();
