@@ -21,7 +21,8 @@ export const RUNTIMES: Runtime[] = [
   {
     name: 'Deno',
     executable: `${root}node_modules/@deno/linux-x64-glibc/deno`,
-    args: ['run', '--quiet', '--no-prompt', '--v8-flags=--expose-gc', '--allow-net=127.0.0.1', `--allow-read=${root}`, '--allow-env', '--allow-sys'],
+    // Only what the package needs (the network), plus what the test peer itself reads.
+    args: ['run', '--quiet', '--no-prompt', '--v8-flags=--expose-gc', '--allow-net=127.0.0.1', `--allow-read=${root}test/fixtures/tls`, '--allow-env=WSS_CA'],
   },
 ];
 
