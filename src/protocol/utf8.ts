@@ -18,9 +18,7 @@ export function decodeUtf8(bytes: Buffer): string | null {
 
 const encoder = new TextEncoder();
 
-export function utf8ByteLength(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
-}
+export { utf8ByteLength } from './utf8-length.js';
 
 export function encodeUtf8(text: string): Uint8Array {
   return encoder.encode(text);
