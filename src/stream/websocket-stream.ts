@@ -1,7 +1,8 @@
 import type { UnderlyingSink, UnderlyingSource } from 'node:stream/web';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
-import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
+import { connectClient } from '../transport/client-connect.js';
+import type { OpenedSocket } from '../transport/client-handshake.js';
 import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
@@ -110,14 +111,7 @@ export class WebSocketStream {
       return;
     }
     const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort!.signal]) : this.#handshakeAbort!.signal;
-    const open = internal[kOpen] ?? ((s: AbortSignal) => openClientSocket(new URL(this.#url), {
-      protocols: this.#options.protocols,
-      headers: this.#options.headers,
-      tls: this.#options.tls,
-      handshakeTimeout: this.#options.handshakeTimeout,
-      signal: s,
-      deflate: this.#options.deflate,
-    }));
+    const open = internal[kOpen] ?? ((s: AbortSignal) => connectClient(new URL(this.#url), this.#options, s));
     open(handshakeSignal).then(
       (opened) => this.#onOpen(opened),
       (error: unknown) => {
