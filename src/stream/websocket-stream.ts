@@ -4,6 +4,7 @@ import { ProtocolError } from '../protocol/protocol-error.js';
 import { connectClient } from '../transport/client-connect.js';
 import type { OpenedSocket } from '../transport/client-handshake.js';
 import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
+import { Keepalive } from '../transport/keepalive.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
 
@@ -180,6 +181,13 @@ export class WebSocketStream {
     this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
+    if (this.#options.keepalive !== null) {
+      // The client's keepalive (the server starts its own through kAttach).
+      const keepalive = new Keepalive(connection, this.#options.keepalive, (error) => connection.destroy(error));
+      keepalive.start(socket);
+      const stop = (): void => keepalive.stop();
+      this.#closed.then(stop, stop);
+    }
 
     const readable = new ReadableStream<Chunk>(source, this.#options.readableStrategy);
     const writable = new WritableStream<unknown>(new WritableSink(this), this.#options.writableStrategy);
