@@ -6,8 +6,6 @@ import { HandshakeError } from './handshake-error.js';
 import type { Transport } from './open-transport.js';
 import type { SocketReads } from './socket-reads.js';
 
-export { HandshakeError } from './handshake-error.js';
-
 /** permessage-deflate as agreed in the handshake, with our tuning for it. */
 export interface NegotiatedDeflate {
   params: DeflateParams;
