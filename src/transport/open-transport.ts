@@ -54,10 +54,12 @@ export async function openTransport(url: URL, options: TransportOptions, signal:
   const secure = url.protocol === 'wss:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-  const tls = { servername: isIP(host) === 0 ? host : undefined, ...options.tls };
+  // `host` too: without it Node checks the certificate against the name of the socket beneath
+  // (the proxy's), or "localhost".
+  const tls = { host, servername: isIP(host) === 0 ? host : undefined, ...options.tls };
 
   if (options.createConnection !== undefined) {
-    return { socket: await fromCreateConnection(options.createConnection, { host, port, secure, ...tls }), reads: null };
+    return { socket: await fromCreateConnection(options.createConnection, { ...tls, host, port, secure }), reads: null };
   }
   if (options.socketPath !== undefined) {
     if (secure) return { socket: tlsConnect({ path: options.socketPath, ...tls }), reads: null };
@@ -66,7 +68,7 @@ export async function openTransport(url: URL, options: TransportOptions, signal:
   }
   const proxy = options.proxy === 'environment' ? environmentProxy(url) : options.proxy;
   if (proxy === false || proxy === null) {
-    if (secure) return { socket: tlsConnect({ host, port, ...tls }), reads: null };
+    if (secure) return { socket: tlsConnect({ ...tls, port }), reads: null };
     const reads = new SocketReads();
     return { socket: reads.connect({ host, port }), reads };
   }
