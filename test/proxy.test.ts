@@ -1,7 +1,12 @@
 // Proxies, for real: Debian's tinyproxy (HTTP CONNECT, with and without Basic auth), microsocks
 // (SOCKS5, with and without username/password), and a CONNECT proxy of our own for https: proxies
 // and for proxies that misbehave. Every proxy and server is started here and stopped after each test.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket as ClassicWebSocket, WebSocketError, WebSocketStream } from '../src/index.js';
 import type { WebSocketStreamOptions } from '../src/index.js';
@@ -162,6 +167,18 @@ describe.runIf(haveProgram(MICROSOCKS))('SOCKS5 through microsocks', () => {
   });
 });
 
+/** A fresh self-signed certificate whose only name is IP 127.0.0.1 (made with openssl). */
+async function ipOnlyCertificate(): Promise<{ key: Buffer; cert: Buffer }> {
+  if (!haveProgram('/usr/bin/openssl')) throw new Error('openssl is needed for this test');
+  const dir = await mkdtemp(join(tmpdir(), 'wss-ip-cert-'));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  await promisify(execFile)('/usr/bin/openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    '-days', '1', '-subj', '/CN=ip-only', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ], { timeout: 20_000 });
+  return { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) };
+}
+
 describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)', () => {
   it('an https: proxy is reached over TLS; ws: and wss: tunnel through it', async () => {
     const proxy = await startOwnProxy({ tls: true });
@@ -176,6 +193,16 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
       `CONNECT 127.0.0.1:${plain.port} HTTP/1.1`,
       `CONNECT 127.0.0.1:${secure.port} HTTP/1.1`,
     ]);
+  });
+
+  it('wss: to an IP address through a proxy checks the certificate against that address', async () => {
+    // A certificate that names 127.0.0.1 only: Node would check "localhost" (or the proxy's name)
+    // if the client did not pass the URL's host down to TLS.
+    const { key, cert } = await ipOnlyCertificate();
+    const server = await startServer({}, createHttpsServer({ key, cert }));
+    server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data.toString())));
+    const proxy = await startOwnProxy();
+    expect(await echoThrough(server.url.replace('ws:', 'wss:'), { proxy: proxy.url, ca: cert })).toBe('hello');
   });
 
   it('an https: proxy whose certificate is not trusted fails with the TLS error', async () => {
