@@ -229,6 +229,12 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
     expect(error.message).toMatch(/unexpected bytes after its answer/);
   });
 
+  it('an endless answer is cut at 16 KiB, not buffered', async () => {
+    const proxy = await startOwnProxy({ answer: () => `HTTP/1.1 200 OK\r\nX-Fill: ${'x'.repeat(20_000)}` });
+    const error = await openingError('ws://127.0.0.1:1/', { proxy: proxy.url });
+    expect(error.message).toBe(`Proxy ${proxy.url} sent an answer larger than 16384 bytes`);
+  });
+
   it('an answer that is not HTTP is an error', async () => {
     const proxy = await startOwnProxy({ answer: () => 'SSH-2.0-OpenSSH\r\n\r\n' });
     const error = await openingError('ws://127.0.0.1:1/', { proxy: proxy.url });
