@@ -8,6 +8,7 @@ import { createServer as createHttpServer, type IncomingHttpHeaders, type Server
 import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -120,6 +121,31 @@ describe('createConnection', () => {
       setTimeout(() => callback(null, tlsConnect({ ...options, host: '127.0.0.1', port })), 10);
     };
     expect(await echoThrough('wss://localhost/', { createConnection, ca: TLS_CERT })).toBe('hello');
+  });
+
+  it('any Duplex will do, not only a socket (an SSH channel, a stream in a test)', async () => {
+    const server = createHttpServer();
+    acceptEcho(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // A plain Duplex relaying to a socket, with backpressure both ways, and no socket methods.
+    const createConnection = () => {
+      const socket = netConnect(port, '127.0.0.1');
+      const stream = new Duplex({
+        read: () => void socket.resume(),
+        write: (chunk, _encoding, callback) => void socket.write(chunk, callback),
+        final: (callback) => void socket.end(callback),
+        destroy: (error, callback) => { socket.destroy(); callback(error); },
+      });
+      socket.on('data', (chunk) => { if (!stream.push(chunk)) socket.pause(); });
+      socket.on('end', () => stream.push(null));
+      socket.on('error', (error) => stream.destroy(error));
+      return stream;
+    };
+    const big = new Uint8Array(2 * 1024 * 1024).map((_, i) => i * 7);
+    const echoed = await echoThrough('ws://relay/', { createConnection, keepaliveInterval: 1_000, perMessageDeflate: false }, big);
+    expect(Buffer.from(echoed as Uint8Array).equals(Buffer.from(big))).toBe(true);
   });
 
   it('an error from it rejects opened', async () => {
