@@ -7,7 +7,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { WebSocket as ClassicWebSocket, WebSocketError, WebSocketStream } from '../src/index.js';
 import type { WebSocketStreamOptions } from '../src/index.js';
 import { Connection } from '../src/transport/connection.js';
@@ -33,6 +36,19 @@ async function echoServer(secure = false): Promise<TestServer & { paths: string[
   });
   if (secure) server.url = server.url.replace('ws:', 'wss:');
   return Object.assign(server, { paths, headers });
+}
+
+/** An echo server (ws) on ::1, the IPv6 loopback. */
+async function ipv6EchoServer(): Promise<{ url: string; port: number }> {
+  const wss = new WebSocketServer({ host: '::1', port: 0 });
+  wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  onCleanup(async () => {
+    for (const client of wss.clients) client.terminate();
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+  await withTimeout(once(wss, 'listening'), 5_000, 'listen on ::1');
+  const { port } = wss.address() as AddressInfo;
+  return { url: `ws://[::1]:${port}/`, port };
 }
 
 /** Opens, sends one message, returns the echo, closes cleanly. */
@@ -113,6 +129,13 @@ describe.runIf(haveProgram(TINYPROXY))('HTTP CONNECT through tinyproxy', () => {
     expect(error.message).toMatch(/407.*wants credentials/);
   });
 
+  it('an IPv6 target is asked for as [::1]:port', async () => {
+    const server = await ipv6EchoServer();
+    const proxy = await startTinyproxy();
+    expect(await echoThrough(server.url, { proxy: proxy.url })).toBe('hello');
+    expect(proxy.output()).toContain(`CONNECT [::1]:${server.port}`);
+  });
+
   it('the classic WebSocket takes the proxy in its third argument', async () => {
     const server = await echoServer();
     const proxy = await startTinyproxy();
@@ -140,6 +163,13 @@ describe.runIf(haveProgram(MICROSOCKS))('SOCKS5 through microsocks', () => {
     const proxy = await startMicrosocks();
     const url = `wss://localhost:${server.port}/`;
     expect(await echoThrough(url, { proxy: proxy.url.replace('socks5:', 'socks5h:'), ca: TLS_CERT })).toBe('hello');
+  });
+
+  it('an IPv6 target goes to the proxy as a 16-byte address', async () => {
+    const server = await ipv6EchoServer();
+    const proxy = await startMicrosocks();
+    expect(await echoThrough(server.url, { proxy: proxy.url })).toBe('hello');
+    expect(await echoThrough(server.url, { proxy: proxy.url.replace('socks5:', 'socks5h:') })).toBe('hello');
   });
 
   it('username and password (RFC 1929) from the proxy URL', async () => {
@@ -180,6 +210,37 @@ async function ipOnlyCertificate(): Promise<{ key: Buffer; cert: Buffer }> {
 }
 
 describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)', () => {
+  /** A SOCKS5 server of our own that gives the answers in `answers`, one per message it receives. */
+  async function scriptedSocks(answers: Buffer[]): Promise<string> {
+    const sockets = new Set<Socket>();
+    const server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      let step = 0;
+      socket.on('data', () => {
+        const answer = answers[step++];
+        if (answer !== undefined) socket.write(answer);
+      });
+    });
+    onCleanup(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return `socks5://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('SOCKS5: bytes after the reply, a proxy that is not SOCKS5, an unknown reply code', async () => {
+    const success = Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80]);
+    const extra = await scriptedSocks([Buffer.from([5, 0]), Buffer.concat([success, Buffer.from('HTTP/1.1 101')])]);
+    expect((await openingError('ws://127.0.0.1:1/', { proxy: extra })).message).toBe(`Proxy ${extra} sent 12 unexpected bytes after its answer`);
+    const http = await scriptedSocks([Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')]);
+    expect((await openingError('ws://127.0.0.1:1/', { proxy: http })).message).toBe(`Proxy ${http} does not speak SOCKS5 (version byte 72)`);
+    const odd = await scriptedSocks([Buffer.from([5, 0]), Buffer.from([5, 42, 0, 1, 0, 0, 0, 0, 0, 0])]);
+    expect((await openingError('ws://127.0.0.1:1/', { proxy: odd })).message).toBe(`Proxy ${odd} could not open a tunnel to 127.0.0.1:1: SOCKS5 reply 42 (unknown reply code)`);
+  });
+
   it('an https: proxy is reached over TLS; ws: and wss: tunnel through it', async () => {
     const proxy = await startOwnProxy({ tls: true });
     const plain = await echoServer();

@@ -46,8 +46,8 @@ export async function socks5Connect(socket: Duplex, proxy: ProxyConfig, host: st
   const methods = credentials === null ? [METHOD_NONE] : [METHOD_NONE, METHOD_PASSWORD];
   const method = await exchange(socket, proxy, Buffer.from([VERSION, methods.length, ...methods]), (received) => {
     if (received.length < 2) return null;
-    expectNothingAfter(received, 2, proxy);
     if (received[0] !== VERSION) throw new ProxyError(`Proxy ${proxy.display} does not speak SOCKS5 (version byte ${received[0]})`);
+    expectNothingAfter(received, 2, proxy);
     return received[1]!;
   }, signal);
   if (method === METHOD_REFUSED || !methods.includes(method)) {
