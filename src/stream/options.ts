@@ -1,7 +1,7 @@
 import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders } from '../protocol/handshake.js';
 import type { ClientDeflateOffer, DeflateTuning } from '../protocol/permessage-deflate.js';
 import { keepaliveSettings, type KeepaliveOptions } from '../transport/keepalive.js';
-import type { CreateConnection, ProxySetting } from '../transport/open-transport.js';
+import { DEFAULT_ROUTE, type ClientRoute, type CreateConnection, type ProxySetting } from '../transport/open-transport.js';
 import { parseProxyUrl } from '../transport/proxy-url.js';
 import { resolveClientDeflate, type PerMessageDeflateOptions } from './deflate-options.js';
 import { toUSVString } from './websocket-error.js';
@@ -79,11 +79,8 @@ export interface ResolvedOptions {
   readableStrategy: QueuingStrategy<string | Uint8Array | ArrayBuffer> | undefined;
   writableStrategy: QueuingStrategy<unknown> | undefined;
   deflate: { offer: ClientDeflateOffer; tuning: DeflateTuning } | null;
-  proxy: ProxySetting;
-  socketPath: string | undefined;
-  createConnection: CreateConnection | undefined;
-  redirect: 'follow' | 'error';
-  maxRedirects: number;
+  /** Proxy, Unix socket, createConnection, redirects: DEFAULT_ROUTE (shared) when none is given. */
+  route: Readonly<ClientRoute>;
   keepalive: KeepaliveOptions | null;
 }
 
@@ -105,7 +102,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
     writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
     deflate: resolveClientDeflate(o.perMessageDeflate),
-    ...resolveRoute(o),
+    route: resolveRoute(o),
     keepalive: keepaliveSettings(
       o.keepaliveInterval === undefined ? undefined : positiveNumber(o.keepaliveInterval, 'keepaliveInterval', 0),
       o.keepaliveTimeout === undefined ? undefined : positiveNumber(o.keepaliveTimeout, 'keepaliveTimeout', 0),
@@ -114,7 +111,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
 }
 
 /** How the client reaches the server: proxy, Unix socket, the application's own stream, redirects. */
-function resolveRoute(o: WebSocketStreamOptions): Pick<ResolvedOptions, 'proxy' | 'socketPath' | 'createConnection' | 'redirect' | 'maxRedirects'> {
+function resolveRoute(o: WebSocketStreamOptions): Readonly<ClientRoute> {
+  if (o.proxy === undefined && o.socketPath === undefined && o.createConnection === undefined
+    && o.redirect === undefined && o.maxRedirects === undefined) return DEFAULT_ROUTE;
   let proxy: ProxySetting = 'environment';
   if (o.proxy === false) proxy = false;
   else if (typeof o.proxy === 'string' || o.proxy instanceof URL) proxy = parseProxyUrl(o.proxy, 'The proxy option');
@@ -128,11 +127,11 @@ function resolveRoute(o: WebSocketStreamOptions): Pick<ResolvedOptions, 'proxy' 
   if (o.redirect !== undefined && o.redirect !== 'follow' && o.redirect !== 'error') {
     throw new TypeError('redirect must be "follow" or "error"');
   }
-  const maxRedirects = o.maxRedirects ?? 10;
+  const maxRedirects = o.maxRedirects ?? DEFAULT_ROUTE.maxRedirects;
   if (typeof maxRedirects !== 'number' || !Number.isInteger(maxRedirects) || maxRedirects < 0) {
     throw new TypeError('maxRedirects must be a non-negative integer');
   }
-  return { proxy, socketPath: o.socketPath, createConnection: o.createConnection, redirect: o.redirect ?? 'error', maxRedirects };
+  return { proxy, socketPath: o.socketPath, createConnection: o.createConnection, redirect: o.redirect ?? DEFAULT_ROUTE.redirect, maxRedirects };
 }
 
 /**

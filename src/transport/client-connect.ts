@@ -1,12 +1,11 @@
 import { openClientSocket, type ClientHandshakeOptions, type OpenedSocket } from './client-handshake.js';
 import { HandshakeError } from './handshake-error.js';
-import { openTransport, type TransportOptions } from './open-transport.js';
+import { openTransport, type ClientRoute, type ClientTlsOptions } from './open-transport.js';
 import { basicCredentials } from './proxy-url.js';
 
-export interface ClientConnectOptions extends TransportOptions, Omit<ClientHandshakeOptions, 'connect' | 'signal'> {
-  /** `'follow'` follows 301/302/303/307/308 answers to the handshake; `'error'` fails on them. */
-  redirect: 'follow' | 'error';
-  maxRedirects: number;
+export interface ClientConnectOptions extends Omit<ClientHandshakeOptions, 'connect' | 'signal'> {
+  route: Readonly<ClientRoute>;
+  tls: ClientTlsOptions;
 }
 
 /** Headers that carry the application's credentials: never sent to another origin after a redirect. */
@@ -28,12 +27,12 @@ export async function connectClient(url: URL, options: ClientConnectOptions, sig
         ...options,
         headers: withUrlCredentials(target, headers),
         signal,
-        connect: (connectSignal) => openTransport(target, options, connectSignal),
+        connect: (connectSignal) => openTransport(target, options.route, options.tls, connectSignal),
       });
     } catch (error) {
-      if (!(error instanceof HandshakeError) || error.location === null || options.redirect !== 'follow') throw error;
-      if (redirects >= options.maxRedirects) {
-        throw new HandshakeError(`Too many redirects: more than ${options.maxRedirects} (maxRedirects)`);
+      if (!(error instanceof HandshakeError) || error.location === null || options.route.redirect !== 'follow') throw error;
+      if (redirects >= options.route.maxRedirects) {
+        throw new HandshakeError(`Too many redirects: more than ${options.route.maxRedirects} (maxRedirects)`);
       }
       const next = redirectTarget(target, error.location);
       if (visited.has(next.href)) throw new HandshakeError(`Redirect loop: ${target.href} sent us back to ${next.href}`);

@@ -30,12 +30,24 @@ export type CreateConnection = (
 /** `proxy` resolved: a proxy, none (`false`), or whatever the environment says. */
 export type ProxySetting = ProxyConfig | false | 'environment';
 
-export interface TransportOptions {
+/** How the client reaches servers: shared by every connection that uses the defaults. */
+export interface ClientRoute {
   proxy: ProxySetting;
   socketPath: string | undefined;
   createConnection: CreateConnection | undefined;
-  tls: ClientTlsOptions;
+  /** `'follow'` follows 301/302/303/307/308 answers to the handshake; `'error'` fails on them. */
+  redirect: 'follow' | 'error';
+  maxRedirects: number;
 }
+
+/** The defaults: TCP, a proxy only if the environment names one, no redirects. */
+export const DEFAULT_ROUTE: Readonly<ClientRoute> = Object.freeze({
+  proxy: 'environment',
+  socketPath: undefined,
+  createConnection: undefined,
+  redirect: 'error',
+  maxRedirects: 10,
+});
 
 /** The stream the handshake goes over, and its reads when we place them (see SocketReads). */
 export interface Transport {
@@ -50,23 +62,23 @@ export interface Transport {
  * direct connection and a tunnel through an HTTP or SOCKS proxy keep the direct-read fast path.
  * Rejects with the signal's reason on abort, destroying what it opened.
  */
-export async function openTransport(url: URL, options: TransportOptions, signal: AbortSignal): Promise<Transport> {
+export async function openTransport(url: URL, route: ClientRoute, tlsOptions: ClientTlsOptions, signal: AbortSignal): Promise<Transport> {
   const secure = url.protocol === 'wss:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
   // `host` too: without it Node checks the certificate against the name of the socket beneath
   // (the proxy's), or "localhost".
-  const tls = { host, servername: isIP(host) === 0 ? host : undefined, ...options.tls };
+  const tls = { host, servername: isIP(host) === 0 ? host : undefined, ...tlsOptions };
 
-  if (options.createConnection !== undefined) {
-    return { socket: await fromCreateConnection(options.createConnection, { ...tls, host, port, secure }), reads: null };
+  if (route.createConnection !== undefined) {
+    return { socket: await fromCreateConnection(route.createConnection, { ...tls, host, port, secure }), reads: null };
   }
-  if (options.socketPath !== undefined) {
-    if (secure) return { socket: tlsConnect({ path: options.socketPath, ...tls }), reads: null };
+  if (route.socketPath !== undefined) {
+    if (secure) return { socket: tlsConnect({ path: route.socketPath, ...tls }), reads: null };
     const reads = new SocketReads();
-    return { socket: reads.connect({ path: options.socketPath }), reads };
+    return { socket: reads.connect({ path: route.socketPath }), reads };
   }
-  const proxy = options.proxy === 'environment' ? environmentProxy(url) : options.proxy;
+  const proxy = route.proxy === 'environment' ? environmentProxy(url) : route.proxy;
   if (proxy === false || proxy === null) {
     if (secure) return { socket: tlsConnect({ ...tls, port }), reads: null };
     const reads = new SocketReads();
@@ -78,7 +90,7 @@ export async function openTransport(url: URL, options: TransportOptions, signal:
   const reads = !secure && proxy.kind !== 'https' ? new SocketReads() : null;
   const target = { host: proxy.host, port: proxy.port };
   let socket: Socket = proxy.kind === 'https'
-    ? tlsConnect({ ...target, ...options.tls, servername: isIP(proxy.host) === 0 ? proxy.host : undefined })
+    ? tlsConnect({ ...target, ...tlsOptions, servername: isIP(proxy.host) === 0 ? proxy.host : undefined })
     : reads?.connect(target) ?? netConnect(target);
   try {
     if (proxy.kind === 'http' || proxy.kind === 'https') await httpConnect(socket, proxy, host, port, signal);
