@@ -148,6 +148,23 @@ describe('createConnection', () => {
     expect(Buffer.from(echoed as Uint8Array).equals(Buffer.from(big))).toBe(true);
   });
 
+  it('handshakeTimeout covers it; a stream it gives too late is destroyed', async () => {
+    const server = createHttpServer();
+    acceptEcho(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    let late: Socket | null = null;
+    const createConnection = (_: object, callback: (error: Error | null, stream?: Socket) => void) => {
+      setTimeout(() => callback(null, (late = netConnect(port, '127.0.0.1'))), 400);
+    };
+    const error = await rejectionOf(new WebSocketStream('ws://slow/', { createConnection, handshakeTimeout: 100 }).opened);
+    expect((error as Error).message).toMatch(/timed out after 100 ms/);
+    await delay(600);
+    expect(late).not.toBeNull();
+    expect(late!.destroyed).toBe(true);
+  });
+
   it('an error from it rejects opened', async () => {
     const createConnection = (_: object, callback: (error: Error) => void) => callback(new Error('no route to the moon'));
     const error = await rejectionOf(new WebSocketStream('ws://moon/', { createConnection }).opened);
