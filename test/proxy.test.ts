@@ -71,6 +71,42 @@ async function openingError(url: string, options: WebSocketStreamOptions, ms = 1
   return error as WebSocketError;
 }
 
+/**
+ * Backpressure through a tunnel: the client stops reading, and the server (ws, not paced) stalls
+ * with most of 32 MiB still in its own buffer: the proxy relays only what the client's socket
+ * takes. Then every message arrives, in order.
+ */
+async function backpressureThrough(proxyUrl: string): Promise<void> {
+  const COUNT = 512;
+  const SIZE = 64 * 1024;
+  const server = await startServer({ perMessageDeflate: false });
+  const serverWs = server.nextConnection();
+  const wss = new WebSocketStream(server.url, { proxy: proxyUrl, perMessageDeflate: false });
+  onCleanup(() => wss.close());
+  const { readable } = await withTimeout(wss.opened, 10_000, 'opened');
+  const ws = await serverWs;
+  for (let seq = 0; seq < COUNT; seq++) {
+    const message = Buffer.alloc(SIZE);
+    message.writeUInt32BE(seq, 0);
+    ws.send(message);
+    if (seq % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
+  }
+  // Wait for the sender to stall: its buffer stops shrinking.
+  let last = -1;
+  for (let quiet = 0; quiet < 10;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    quiet = ws.bufferedAmount === last ? quiet + 1 : 0;
+    last = ws.bufferedAmount;
+  }
+  expect(ws.bufferedAmount).toBeGreaterThan(16 * 1024 * 1024);
+  const reader = readable.getReader();
+  for (let seq = 0; seq < COUNT; seq++) {
+    const { value } = await withTimeout(reader.read(), 10_000, `message ${seq}`);
+    expect(Buffer.from(value as Uint8Array).readUInt32BE(0)).toBe(seq);
+  }
+  expect(ws.bufferedAmount).toBe(0);
+}
+
 describe.runIf(haveProgram(TINYPROXY))('HTTP CONNECT through tinyproxy', () => {
   it('tunnels ws: through the proxy: the proxy sees CONNECT to host:port, never the path', async () => {
     const server = await echoServer();
@@ -100,6 +136,10 @@ describe.runIf(haveProgram(TINYPROXY))('HTTP CONNECT through tinyproxy', () => {
     expect(directReads).toHaveBeenCalled();
     expect(echoed).toBeInstanceOf(Uint8Array);
     expect(Buffer.compare(Buffer.from(echoed as Uint8Array), Buffer.from(big))).toBe(0);
+  });
+
+  it('backpressure holds through the tunnel: the server stalls while the client does not read', async () => {
+    await backpressureThrough((await startTinyproxy()).url);
   });
 
   it('sends the credentials of the proxy URL as Proxy-Authorization: Basic', async () => {
@@ -170,6 +210,10 @@ describe.runIf(haveProgram(MICROSOCKS))('SOCKS5 through microsocks', () => {
     const proxy = await startMicrosocks();
     expect(await echoThrough(server.url, { proxy: proxy.url })).toBe('hello');
     expect(await echoThrough(server.url, { proxy: proxy.url.replace('socks5:', 'socks5h:') })).toBe('hello');
+  });
+
+  it('backpressure holds through the tunnel: the server stalls while the client does not read', async () => {
+    await backpressureThrough((await startMicrosocks()).url);
   });
 
   it('username and password (RFC 1929) from the proxy URL', async () => {
