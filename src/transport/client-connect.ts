@@ -1,7 +1,7 @@
 import { openClientSocket, type ClientHandshakeOptions, type OpenedSocket } from './client-handshake.js';
 import { HandshakeError } from './handshake-error.js';
-import { openTransport, type ClientRoute, type ClientTlsOptions } from './open-transport.js';
-import { basicCredentials } from './proxy-url.js';
+import { openTransport, type ClientRoute, type ClientTlsOptions, type TransportProgress } from './open-transport.js';
+import { basicCredentials, ProxyError } from './proxy-url.js';
 
 export interface ClientConnectOptions extends Omit<ClientHandshakeOptions, 'connect' | 'signal'> {
   route: Readonly<ClientRoute>;
@@ -22,14 +22,19 @@ export async function connectClient(url: URL, options: ClientConnectOptions, sig
   const visited = new Set([url.href]);
   for (let redirects = 0; ; redirects++) {
     const target = current;
+    const progress: TransportProgress = { waitingForProxy: null };
     try {
       return await openClientSocket(target, {
         ...options,
         headers: withUrlCredentials(target, headers),
         signal,
-        connect: (connectSignal) => openTransport(target, options.route, options.tls, connectSignal),
+        connect: (connectSignal) => openTransport(target, options.route, options.tls, connectSignal, progress),
       });
     } catch (error) {
+      // The handshake's own failure (its timeout) while a proxy had not answered yet: say so.
+      if (error instanceof HandshakeError && !(error instanceof ProxyError) && progress.waitingForProxy !== null) {
+        throw new HandshakeError(`${error.message} (no answer yet from proxy ${progress.waitingForProxy})`);
+      }
       if (!(error instanceof HandshakeError) || error.location === null || options.route.redirect !== 'follow') throw error;
       if (redirects >= options.route.maxRedirects) {
         throw new HandshakeError(`Too many redirects: more than ${options.route.maxRedirects} (maxRedirects)`);

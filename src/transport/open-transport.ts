@@ -49,6 +49,11 @@ export const DEFAULT_ROUTE: Readonly<ClientRoute> = Object.freeze({
   maxRedirects: 10,
 });
 
+/** Where opening the transport stands: the proxy being waited for, if any (for a timeout's message). */
+export interface TransportProgress {
+  waitingForProxy: string | null;
+}
+
 /** The stream the handshake goes over, and its reads when we place them (see SocketReads). */
 export interface Transport {
   socket: Duplex;
@@ -62,7 +67,13 @@ export interface Transport {
  * direct connection and a tunnel through an HTTP or SOCKS proxy keep the direct-read fast path.
  * Rejects with the signal's reason on abort, destroying what it opened.
  */
-export async function openTransport(url: URL, route: ClientRoute, tlsOptions: ClientTlsOptions, signal: AbortSignal): Promise<Transport> {
+export async function openTransport(
+  url: URL,
+  route: ClientRoute,
+  tlsOptions: ClientTlsOptions,
+  signal: AbortSignal,
+  progress: TransportProgress = { waitingForProxy: null },
+): Promise<Transport> {
   const secure = url.protocol === 'wss:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
@@ -92,6 +103,7 @@ export async function openTransport(url: URL, route: ClientRoute, tlsOptions: Cl
   let socket: Socket = proxy.kind === 'https'
     ? tlsConnect({ ...target, ...tlsOptions, servername: isIP(proxy.host) === 0 ? proxy.host : undefined })
     : reads?.connect(target) ?? netConnect(target);
+  progress.waitingForProxy = proxy.display;
   try {
     if (proxy.kind === 'http' || proxy.kind === 'https') await httpConnect(socket, proxy, host, port, signal);
     else await socks5Connect(socket, proxy, host, port, signal);
@@ -99,6 +111,7 @@ export async function openTransport(url: URL, route: ClientRoute, tlsOptions: Cl
     socket.destroy();
     throw error;
   }
+  progress.waitingForProxy = null;
   if (secure) socket = tlsConnect({ socket, ...tls });
   return { socket, reads };
 }
