@@ -4,6 +4,7 @@ export { WebSocketError } from './stream/websocket-error.js';
 export type { WebSocketCloseInfo } from './stream/websocket-error.js';
 export type { WebSocketStreamOptions } from './stream/options.js';
 export type { PerMessageDeflateOptions } from './stream/deflate-options.js';
+export type { CreateConnection, CreateConnectionOptions } from './transport/open-transport.js';
 export { acceptWebSocketStream } from './server/accept.js';
 export type { AcceptOptions, HandshakeRefusal, HeadersInput, ProtocolSelector, VerifyResult } from './server/options.js';
 export { serve } from './server/serve.js';

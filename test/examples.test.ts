@@ -87,4 +87,15 @@ describe('examples/', () => {
     const lines = stdout.trim().split('\n').sort();
     expect(lines).toEqual(['[0] a0', '[0] a1', '[0] a2', '[1] b0', '[1] b1', '[1] b2', '[2] c0', '[2] c1', '[2] c2']);
   });
+
+  it('create-connection.mjs reaches chat.internal through its own socket; the server sees that Host', async () => {
+    const hosts: string[] = [];
+    const url = await startServer((ws, request) => {
+      hosts.push(`${request.headers.host}${request.url}`);
+      ws.on('message', (data) => ws.send(data.toString()));
+    });
+    const { stdout } = await runExample('create-connection.mjs', url);
+    expect(stdout).toBe('echo: hello through my own socket\n');
+    expect(hosts).toEqual(['chat.internal/room']);
+  });
 });

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { kAttach, kOpen, kRole, parseWebSocketUrl, WebSocketStream } from '../stream/websocket-stream.js';
 import type { Connection } from '../transport/connection.js';
 import { answerHandshake } from './handshake.js';
-import { Keepalive } from './keepalive.js';
+import { Keepalive } from '../transport/keepalive.js';
 import { resolveAcceptOptions, type AcceptOptions, type ResolvedAcceptOptions } from './options.js';
 import { refuseSocket } from './response.js';
 

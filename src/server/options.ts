@@ -3,6 +3,7 @@ import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders, type HeaderLines } fr
 import type { DeflateTuning, ServerDeflatePolicy } from '../protocol/permessage-deflate.js';
 import { resolveServerDeflate, type PerMessageDeflateOptions } from '../stream/deflate-options.js';
 import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD } from '../stream/options.js';
+import { keepaliveSettings } from '../transport/keepalive.js';
 
 /** What a `verify` hook returns: accept (nothing, `true`) or refuse (`false` is 403, or a refusal). */
 export type VerifyResult = void | undefined | boolean | HandshakeRefusal;
@@ -95,9 +96,7 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
   const o = (options ?? {}) as AcceptOptions;
   const keepaliveInterval = optionalPositive(o.keepaliveInterval, 'keepaliveInterval');
   const keepaliveTimeout = optionalPositive(o.keepaliveTimeout, 'keepaliveTimeout');
-  if (keepaliveTimeout !== undefined && keepaliveInterval === undefined) {
-    throw new TypeError('keepaliveTimeout needs keepaliveInterval');
-  }
+  const keepalive = keepaliveSettings(keepaliveInterval, keepaliveTimeout);
   if (o.verify !== undefined && typeof o.verify !== 'function') throw new TypeError('verify must be a function');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   return {
@@ -108,9 +107,7 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
     handshakeTimeout: optionalPositive(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
     closeTimeout: optionalPositive(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
     maxPayload: optionalPositive(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
-    keepalive: keepaliveInterval === undefined
-      ? null
-      : { interval: keepaliveInterval, timeout: keepaliveTimeout ?? keepaliveInterval },
+    keepalive,
     // Checked by the WebSocketStream constructor, which owns their meaning.
     binaryType: o.binaryType,
     readableStrategy: o.readableStrategy,

@@ -1,5 +1,8 @@
 import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders } from '../protocol/handshake.js';
 import type { ClientDeflateOffer, DeflateTuning } from '../protocol/permessage-deflate.js';
+import { keepaliveSettings, type KeepaliveOptions } from '../transport/keepalive.js';
+import { DEFAULT_ROUTE, type ClientRoute, type CreateConnection, type ProxySetting } from '../transport/open-transport.js';
+import { parseProxyUrl } from '../transport/proxy-url.js';
 import { resolveClientDeflate, type PerMessageDeflateOptions } from './deflate-options.js';
 import { toUSVString } from './websocket-error.js';
 
@@ -37,6 +40,27 @@ export interface WebSocketStreamOptions {
    * (`permessage-deflate; client_max_window_bits`). `false` offers nothing; an object tunes it.
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * The proxy to connect through: `http://`, `https://`, `socks5://` or `socks5h://` URL, with
+   * credentials in it if the proxy wants them. Default: from the environment (WS_PROXY,
+   * HTTP_PROXY, WSS_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY). `false`: never a proxy.
+   */
+  proxy?: string | URL | false;
+  /** Connect over this Unix domain socket instead of TCP; the Host header still comes from the URL. */
+  socketPath?: string;
+  /**
+   * Opens the stream the handshake is written to, instead of TCP (Node's `createConnection`
+   * convention): return it or pass it to the callback. For wss: URLs it must speak TLS already.
+   */
+  createConnection?: CreateConnection;
+  /** `'follow'` follows HTTP redirects of the handshake; `'error'` (default, as the standard) fails. */
+  redirect?: 'follow' | 'error';
+  /** Most redirects followed with `redirect: 'follow'`. Default 10. */
+  maxRedirects?: number;
+  /** Milliseconds between pings; a server silent for `keepaliveTimeout` ms of reading time after one is dropped. Default: no pings. */
+  keepaliveInterval?: number;
+  /** Milliseconds of reading time the server has to answer a ping. Default: `keepaliveInterval`. */
+  keepaliveTimeout?: number;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -55,6 +79,9 @@ export interface ResolvedOptions {
   readableStrategy: QueuingStrategy<string | Uint8Array | ArrayBuffer> | undefined;
   writableStrategy: QueuingStrategy<unknown> | undefined;
   deflate: { offer: ClientDeflateOffer; tuning: DeflateTuning } | null;
+  /** Proxy, Unix socket, createConnection, redirects: DEFAULT_ROUTE (shared) when none is given. */
+  route: Readonly<ClientRoute>;
+  keepalive: KeepaliveOptions | null;
 }
 
 /** Checks the options the way WebIDL and the standard do; every mistake is a TypeError or SyntaxError. */
@@ -75,7 +102,36 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
     writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
     deflate: resolveClientDeflate(o.perMessageDeflate),
+    route: resolveRoute(o),
+    keepalive: keepaliveSettings(
+      o.keepaliveInterval === undefined ? undefined : positiveNumber(o.keepaliveInterval, 'keepaliveInterval', 0),
+      o.keepaliveTimeout === undefined ? undefined : positiveNumber(o.keepaliveTimeout, 'keepaliveTimeout', 0),
+    ),
   };
+}
+
+/** How the client reaches the server: proxy, Unix socket, the application's own stream, redirects. */
+function resolveRoute(o: WebSocketStreamOptions): Readonly<ClientRoute> {
+  if (o.proxy === undefined && o.socketPath === undefined && o.createConnection === undefined
+    && o.redirect === undefined && o.maxRedirects === undefined) return DEFAULT_ROUTE;
+  let proxy: ProxySetting = 'environment';
+  if (o.proxy === false) proxy = false;
+  else if (typeof o.proxy === 'string' || o.proxy instanceof URL) proxy = parseProxyUrl(o.proxy, 'The proxy option');
+  else if (o.proxy !== undefined) throw new TypeError('proxy must be a URL string, a URL or false');
+  if (o.socketPath !== undefined && (typeof o.socketPath !== 'string' || o.socketPath === '')) {
+    throw new TypeError('socketPath must be a non-empty string');
+  }
+  if (o.createConnection !== undefined && typeof o.createConnection !== 'function') {
+    throw new TypeError('createConnection must be a function');
+  }
+  if (o.redirect !== undefined && o.redirect !== 'follow' && o.redirect !== 'error') {
+    throw new TypeError('redirect must be "follow" or "error"');
+  }
+  const maxRedirects = o.maxRedirects ?? DEFAULT_ROUTE.maxRedirects;
+  if (typeof maxRedirects !== 'number' || !Number.isInteger(maxRedirects) || maxRedirects < 0) {
+    throw new TypeError('maxRedirects must be a non-negative integer');
+  }
+  return { proxy, socketPath: o.socketPath, createConnection: o.createConnection, redirect: o.redirect ?? DEFAULT_ROUTE.redirect, maxRedirects };
 }
 
 /**

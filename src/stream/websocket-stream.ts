@@ -1,8 +1,10 @@
 import type { UnderlyingSink, UnderlyingSource } from 'node:stream/web';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
-import { openClientSocket, type OpenedSocket } from '../transport/client-handshake.js';
+import { connectClient } from '../transport/client-connect.js';
+import type { OpenedSocket } from '../transport/client-handshake.js';
 import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
+import { Keepalive } from '../transport/keepalive.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { parseWebSocketUrl, toMessageData } from './conversions.js';
 import { requireArguments, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
@@ -120,14 +122,7 @@ export class WebSocketStream {
       return;
     }
     const handshakeSignal = signal ? AbortSignal.any([signal, this.#handshakeAbort!.signal]) : this.#handshakeAbort!.signal;
-    const open = internal[kOpen] ?? ((s: AbortSignal) => openClientSocket(new URL(this.#url), {
-      protocols: this.#options.protocols,
-      headers: this.#options.headers,
-      tls: this.#options.tls,
-      handshakeTimeout: this.#options.handshakeTimeout,
-      signal: s,
-      deflate: this.#options.deflate,
-    }));
+    const open = internal[kOpen] ?? ((s: AbortSignal) => connectClient(new URL(this.#url), this.#options, s));
     open(handshakeSignal).then(
       (opened) => this.#onOpen(opened),
       (error: unknown) => {
@@ -197,6 +192,13 @@ export class WebSocketStream {
     this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
+    if (this.#options.keepalive !== null) {
+      // The client's keepalive (the server starts its own through kAttach).
+      const keepalive = new Keepalive(connection, this.#options.keepalive, (error) => connection.destroy(error));
+      keepalive.start(socket);
+      const stop = (): void => keepalive.stop();
+      this.#closed.then(stop, stop);
+    }
 
     const readable = new ReadableStream<Chunk>(source, this.#options.readableStrategy);
     const writable = new WritableStream<unknown>(new WritableSink(this), this.#options.writableStrategy);

@@ -1,10 +1,10 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
 import { formatOffer, type ClientDeflateOffer, type DeflateParams, type DeflateTuning } from '../protocol/permessage-deflate.js';
-import { SocketReads } from './socket-reads.js';
+import { HandshakeError } from './handshake-error.js';
+import type { Transport } from './open-transport.js';
+import type { SocketReads } from './socket-reads.js';
 
 /** permessage-deflate as agreed in the handshake, with our tuning for it. */
 export interface NegotiatedDeflate {
@@ -14,8 +14,9 @@ export interface NegotiatedDeflate {
 
 export interface ClientHandshakeOptions {
   protocols: readonly string[];
-  headers: Record<string, string>;
-  tls: Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
+  headers: Readonly<Record<string, string>>;
+  /** Opens the stream to the server (TCP, TLS, a proxy's tunnel...); aborted when the handshake fails. */
+  connect: (signal: AbortSignal) => Promise<Transport>;
   handshakeTimeout: number;
   signal: AbortSignal | undefined;
   /** The permessage-deflate offer, or null to offer no extension. */
@@ -34,20 +35,17 @@ export interface OpenedSocket {
   reads: SocketReads | null;
 }
 
-/** Raised when the opening handshake fails; the message says why. */
-export class HandshakeError extends Error {
-  override name = 'HandshakeError';
-}
+/** Statuses whose Location the client may follow when asked to (RFC 9110 15.4). */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
- * Opens the TCP (or TLS) connection and performs the client's opening handshake (RFC 6455 4.1).
+ * Opens the connection (options.connect) and performs the client's opening handshake (RFC 6455 4.1).
  * Node's HTTP client parses the response; we check the parts RFC 6455 cares about.
  * Rejects with the signal's reason when `signal` aborts first.
  */
 export function openClientSocket(url: URL, options: ClientHandshakeOptions): Promise<OpenedSocket> {
   return new Promise((resolve, reject) => {
     const key = generateKey();
-    const secure = url.protocol === 'wss:';
     const headers: Record<string, string> = {
       ...options.headers,
       Connection: 'Upgrade',
@@ -58,15 +56,25 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     if (options.protocols.length > 0) headers['Sec-WebSocket-Protocol'] = options.protocols.join(', ');
     if (options.deflate !== null) headers['Sec-WebSocket-Extensions'] = formatOffer(options.deflate.offer);
 
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-    const requestOptions = { method: 'GET', host, port, path: `${url.pathname}${url.search}`, headers };
-    // The socket leaves HTTP after the upgrade: no pooling, no keep-alive agent. Plain TCP gets a
-    // socket of our own whose reads we place (SocketReads); TLS keeps Node's reads.
-    const reads = secure ? null : new SocketReads();
-    const req: ClientRequest = reads === null
-      ? httpsRequest({ ...requestOptions, agent: false, ...options.tls })
-      : httpRequest({ ...requestOptions, createConnection: () => reads.connect(host, port) });
+    // The Host of the URL (the port only when not the default), whatever the stream goes through.
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'host')) headers.Host = url.host;
+    // The socket leaves HTTP after the upgrade: no pooling, no keep-alive agent. The stream comes
+    // from options.connect (TLS included for wss:), so Node's HTTP client only speaks HTTP on it.
+    let reads: SocketReads | null = null;
+    const connecting = new AbortController();
+    const req: ClientRequest = httpRequest({
+      method: 'GET',
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+      createConnection: ((_: unknown, oncreate: (error: Error | null, socket?: Socket) => void) => {
+        options.connect(connecting.signal).then((transport) => {
+          reads = transport.reads;
+          oncreate(null, transport.socket as Socket);
+        }, (error: Error) => oncreate(error));
+        return undefined;
+      }) as never,
+    });
 
     let settled = false;
     const finish = (error: Error | null, value?: OpenedSocket): void => {
@@ -75,6 +83,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (error) {
+        connecting.abort(error);
         req.destroy();
         reject(error);
       } else {
@@ -88,7 +97,9 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     const onAbort = (): void => finish(options.signal!.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
-    req.on('error', (error) => finish(new HandshakeError(`Connection failed: ${error.message}`)));
+    req.on('error', (error) => {
+      finish(error instanceof HandshakeError ? error : new HandshakeError(`Connection failed: ${error.message}`));
+    });
     req.on('response', (res: IncomingMessage) => {
       res.resume(); // discard the body
       // Node's HTTP parser emits 'upgrade' only for a 101 carrying both "Upgrade" and "Connection:
@@ -105,7 +116,8 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
       } catch (error) {
         message = (error as Error).message;
       }
-      finish(new HandshakeError(message));
+      const location = REDIRECTS.has(res.statusCode ?? 0) ? res.headers.location ?? null : null;
+      finish(new HandshakeError(message, location));
     });
     req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
       // Stop the socket before a single frame byte is read: reading starts with the readable's demand.

@@ -143,8 +143,9 @@ export class Connection implements ReadSink {
         memLevel: tuning.memLevel,
       });
     }
-    socket.setNoDelay(true);
-    socket.setTimeout(0);
+    // Optional: an application's stream (createConnection) need not be a TCP socket.
+    socket.setNoDelay?.(true);
+    socket.setTimeout?.(0);
     if (head.length > 0) this.reader.push(head);
     (socket as OwnedSocket)[kConnection] = this;
     if (reads === null) {

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type IpcNetConnectOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 
 /** Size of the chunk a read lands in when it does not go straight into a message. */
 const CHUNK_BYTES = 64 * 1024;
@@ -35,11 +35,10 @@ export class SocketReads {
   /** The buffer handed out for the next read is the sink's target (not a chunk). */
   private nextIsTarget = false;
 
-  /** Opens the TCP connection whose reads this object places. */
-  connect(host: string, port: number): Socket {
+  /** Opens the TCP (or Unix socket) connection whose reads this object places. */
+  connect(target: Pick<TcpNetConnectOpts, 'host' | 'port'> | Pick<IpcNetConnectOpts, 'path'>): Socket {
     this.socket = connect({
-      host,
-      port,
+      ...target,
       onread: {
         buffer: () => this.chooseBuffer(),
         callback: (n: number, buffer: Uint8Array) => this.onRead(n, buffer),

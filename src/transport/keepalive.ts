@@ -1,11 +1,20 @@
-import type { Socket } from 'node:net';
-import type { Connection } from '../transport/connection.js';
+import type { Duplex } from 'node:stream';
+import type { Connection } from './connection.js';
 
 export interface KeepaliveOptions {
   /** Milliseconds between pings. */
   interval: number;
   /** Milliseconds of *reading time* the peer has to send anything after a ping. */
   timeout: number;
+}
+
+/**
+ * keepaliveInterval and keepaliveTimeout (both already checked to be positive numbers) as the
+ * settings of a Keepalive, or null when off. The timeout defaults to the interval.
+ */
+export function keepaliveSettings(interval: number | undefined, timeout: number | undefined): KeepaliveOptions | null {
+  if (timeout !== undefined && interval === undefined) throw new TypeError('keepaliveTimeout needs keepaliveInterval');
+  return interval === undefined ? null : { interval, timeout: timeout ?? interval };
 }
 
 /**
@@ -38,8 +47,9 @@ export class Keepalive {
     private readonly onDead: (error: Error) => void,
   ) {}
 
-  start(socket: Socket): void {
-    socket.setKeepAlive(true, this.options.interval);
+  /** `socket` is a TCP or TLS socket, or an application's stream (createConnection) without TCP keepalive. */
+  start(socket: Duplex & { setKeepAlive?: (enable: boolean, initialDelay: number) => unknown }): void {
+    socket.setKeepAlive?.(true, this.options.interval);
     this.connection.onPeerActivity = () => {
       this.#awaiting = false;
     };
