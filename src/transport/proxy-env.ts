@@ -10,13 +10,26 @@ export function proxyFromEnvironment(url: URL, env: NodeJS.ProcessEnv = process.
   const names = url.protocol === 'wss:' ? ['wss_proxy', 'https_proxy', 'all_proxy'] : ['ws_proxy', 'http_proxy', 'all_proxy'];
   for (const lower of names) {
     for (const name of [lower, lower.toUpperCase()]) {
-      const value = env[name];
+      const value = readVariable(env, name);
       if (value === undefined || value.trim() === '') continue;
-      const noProxy = env.no_proxy ?? env.NO_PROXY ?? '';
+      const noProxy = readVariable(env, 'no_proxy') ?? readVariable(env, 'NO_PROXY') ?? '';
       return bypassesProxy(url, noProxy) ? null : { value, name };
     }
   }
   return null;
+}
+
+/**
+ * One variable, or undefined when the runtime does not let us read it: Deno without
+ * `--allow-env` throws on any read of process.env, and a program that was not given the
+ * environment has not asked for a proxy from it (docs/runtimes.md says so).
+ */
+function readVariable(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  try {
+    return env[name];
+  } catch {
+    return undefined;
+  }
 }
 
 /**
