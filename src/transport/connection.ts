@@ -96,6 +96,8 @@ export class Connection implements ReadSink {
   private failure: Error | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private ended = false;
+  /** The payload of the latest ping not answered yet: its pong waits for the socket to drain. */
+  private pendingPong: Buffer | null = null;
   /**
    * Keepalive hook: called for every frame parsed from the peer (data or control), the only proof
    * of life we can see. Frames behind a paused read are not parsed, so they do not count yet.
@@ -355,13 +357,34 @@ export class Connection implements ReadSink {
         this.inflate(event.opcode, event.fragments);
         return;
       case 'ping':
-        if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, event.payload, this.mask));
+        if (!this.closeSent) this.answerPing(event.payload);
         return;
       case 'pong':
         return;
       case 'close':
         this.onPeerClose(event.code, event.reason);
     }
+  }
+
+  /**
+   * Pongs go out at once while the socket's buffer is below its high-water mark. Above it (a peer
+   * that pings and does not read) only the most recent ping waits for an answer (RFC 6455 5.5.3),
+   * sent when the buffer drains: a ping flood costs one pong, not one per ping.
+   */
+  private answerPing(payload: Buffer): void {
+    const socket = this.socket;
+    if (socket.writableLength < socket.writableHighWaterMark) {
+      this.write(encodeFrame(Opcode.Pong, payload, this.mask));
+      return;
+    }
+    if (this.pendingPong === null) {
+      socket.once('drain', () => {
+        const pong = this.pendingPong!;
+        this.pendingPong = null;
+        if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, pong, this.mask));
+      });
+    }
+    this.pendingPong = Buffer.from(payload); // a copy: the ping may view a socket chunk
   }
 
   private deliver(data: string | Uint8Array): void {
