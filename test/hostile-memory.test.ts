@@ -29,7 +29,9 @@ afterEach(async () => {
 });
 
 /** One message sent as a first frame and `count - 1` continuation frames of one byte, FIN not set. */
-function fragmentFlood(count: number, build: typeof frame): { bytes: Buffer; payload: Buffer } {
+type BuildFrame = (opcode: number, payload: Buffer, spec: { fin: boolean }) => Buffer;
+
+function fragmentFlood(count: number, build: BuildFrame): { bytes: Buffer; payload: Buffer } {
   const payload = Buffer.alloc(count, 0x61);
   const frames: Buffer[] = [build(OP.binary, payload.subarray(0, 1), { fin: false })];
   for (let i = 1; i < count; i++) frames.push(build(OP.cont, payload.subarray(i, i + 1), { fin: false }));
