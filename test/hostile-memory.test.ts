@@ -211,3 +211,47 @@ describe('a peer that never reads', () => {
 
 /** The handlers' streams fail when a raw client is destroyed at the end of a test: expected. */
 function ignore(): void {}
+
+describe('after a Close, nothing more is parsed or kept', () => {
+  it('client role: 8 MiB of garbage behind the server\'s Close is ignored', async () => {
+    let conn!: RawConnection;
+    const server = await rawServer(async (c) => {
+      conn = c;
+      await c.acceptHandshake();
+    });
+    const ws = new WebSocketStream(server.url, { perMessageDeflate: false });
+    clients.push(ws);
+    await within(ws.opened, WAIT, 'opened');
+    const close = Buffer.from([0x88, 0x02, 0x0f, 0xa0]); // Close 4000
+    const garbage = Buffer.alloc(8 * MiB, 0xff); // an unknown opcode, over and over
+    const baseline = retainedBytes();
+    conn.write(close).catch(() => {});
+    conn.write(garbage).catch(() => {});
+    const reply = await conn.readFrame(WAIT);
+    expect(reply.opcode).toBe(OP.close);
+    expect(reply.payload.readUInt16BE(0)).toBe(4000);
+    await delay(300);
+    const growth = retainedBytes() - baseline;
+    conn.socket.end();
+    expect(await within(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 4000, reason: '' });
+    expect(growth).toBeLessThan(4 * MiB);
+  });
+
+  it('server role: 8 MiB of garbage behind the client\'s Close is ignored, the Close is answered', async () => {
+    const closed: unknown[] = [];
+    const server = await serve({ host: '127.0.0.1', onError: ignore }, async (wss) => {
+      await wss.opened;
+      closed.push(await wss.closed);
+    });
+    servers.push(server);
+    const client = await openRaw(server);
+    client.write(clientFrame(OP.close, Buffer.from([0x0f, 0xa1])));
+    client.write(Buffer.alloc(8 * MiB, 0xff));
+    const reply = await client.readFrame(WAIT);
+    expect(reply.opcode).toBe(OP.close);
+    expect(reply.payload.readUInt16BE(0)).toBe(4001);
+    client.socket.end();
+    await until(() => closed.length === 1, 'closed');
+    expect(closed[0]).toEqual({ closeCode: 4001, reason: '' });
+  });
+});

@@ -203,7 +203,7 @@ export class FrameReader {
       if (total > limit) {
         throw new ProtocolError(
           CloseCode.MessageTooBig,
-          `Message larger than the ${this.options.maxPayload}-byte limit`,
+          `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload)`,
         );
       }
     }
