@@ -4,7 +4,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+/** A full garbage collection. */
+export const gc = runInNewContext('gc') as () => void;
 
 /** Bytes live after a full GC: the JS heap plus ArrayBuffer backing stores (Buffers). */
 export function retainedBytes(): number {
