@@ -297,7 +297,7 @@ export class Connection implements ReadSink {
 
   /** ReadSink: straight into a message only while we parse; paused or inflating, bytes wait in a chunk. */
   readTarget(): Uint8Array | null {
-    return this.flowing && !this.inputDone && !this.inflating ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
+    return this.parsing ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
   }
 
   /** ReadSink: a read landed in the buffer readTarget() gave. */
@@ -319,7 +319,7 @@ export class Connection implements ReadSink {
     if (this.draining) return; // re-entered from the handler (enqueue -> pull -> resume)
     this.draining = true;
     try {
-      while (this.flowing && !this.inputDone && !this.inflating) {
+      while (this.parsing) {
         const event = this.reader.next();
         if (event === null) break;
         this.dispatch(event);
@@ -330,9 +330,18 @@ export class Connection implements ReadSink {
       this.draining = false;
     }
     // While a message is inflating the socket stays paused: bytes behind it wait in the kernel.
-    if (!this.inflating && (this.flowing || this.inputDone)) this.socket.resume();
+    if (this.inputDone || this.parsing) this.socket.resume();
     else this.socket.pause();
-    this.trackReading(this.flowing && !this.inputDone && !this.inflating);
+    this.trackReading(this.parsing);
+  }
+
+  /**
+   * Frames are parsed while the handler has demand, no message is inflating (order), and no pong
+   * is waiting for our socket buffer to drain: a peer that pings without reading our answers is
+   * read no further until it does (backpressure towards it), so a ping flood costs nothing here.
+   */
+  private get parsing(): boolean {
+    return this.flowing && !this.inputDone && !this.inflating && (this.pendingPong === null || this.closeSent);
   }
 
   private trackReading(reading: boolean): void {
@@ -382,6 +391,7 @@ export class Connection implements ReadSink {
         const pong = this.pendingPong!;
         this.pendingPong = null;
         if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, pong, this.mask));
+        this.drain(); // parsing waited for this pong
       });
     }
     this.pendingPong = Buffer.from(payload); // a copy: the ping may view a socket chunk
