@@ -7,6 +7,8 @@
 //   node bench/hostile.mjs [--runs 3] [--only fragments,pings,...] [--impls ours,ws]
 //
 // Attacks (each in the client role against a raw server, and the server role against a raw client):
+//   volume      not an attack: 16 MiB as 16 ordinary 1 MiB messages, for scale (reading that much
+//               costs peak RSS too, in socket chunks the GC has not collected yet)
 //   fragments   one binary message as 2,000,000 one-byte frames (2 MB of payload)
 //   pings       500,000 pings of 125 bytes from a peer that never reads, then a text "done"
 //   dribble     a 768 KiB binary message in one-byte TCP writes
@@ -27,7 +29,7 @@ import { parseArgs } from 'node:util';
 const SELF = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const ATTACKS = ['fragments', 'pings', 'dribble', 'never-reads', 'slowloris', 'slow-101'];
+const ATTACKS = ['volume', 'fragments', 'pings', 'dribble', 'never-reads', 'slowloris', 'slow-101'];
 const HANDSHAKE_TIMEOUT = 2000;
 /** Longest any attack may run before the victim's state is taken as it is. */
 const ATTACK_LIMIT_MS = 30_000;
@@ -311,6 +313,13 @@ async function rawClient(port) {
 
 /** Each attack: what the attacker sends once the victim's connection is open. `masked`: server role. */
 const ATTACK_BYTES = {
+  volume: async (socket, masked, child) => {
+    const one = frame(true, 0x2, Buffer.alloc(MiB, 0x61), masked);
+    await writeAll(socket, Buffer.concat(Array.from({ length: 16 }, () => one)));
+    const deadline = performance.now() + ATTACK_LIMIT_MS;
+    while (child.events.filter((e) => e.startsWith('message')).length < 16 && performance.now() < deadline) await sleep(20);
+    return child.events.filter((e) => e.startsWith('message')).length === 16;
+  },
   fragments: async (socket, masked, child) => {
     await writeAll(socket, fragmentFlood(2_000_000, masked));
     return child.until(/message|closed/);
