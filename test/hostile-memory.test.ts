@@ -271,3 +271,20 @@ describe('after a Close, nothing more is parsed or kept', () => {
     expect(closed[0]).toEqual({ closeCode: 4001, reason: '' });
   });
 });
+
+describe('keepalive and a peer that pings without reading', () => {
+  it('the time its pong waits counts as the peer\'s silence: keepalive drops it', async () => {
+    const ended: unknown[] = [];
+    const server = await serve({ host: '127.0.0.1', keepaliveInterval: 300, keepaliveTimeout: 600, onError: ignore }, async (wss) => {
+      const { readable } = await wss.opened;
+      wss.closed.then(() => ended.push('closed'), (error: unknown) => ended.push(error));
+      for await (const _ of readable) { /* reads everything */ }
+    });
+    servers.push(server);
+    const client = await openRaw(server);
+    client.socket.pause();
+    client.write(pingFlood(PINGS, (opcode, payload) => clientFrame(opcode, payload)));
+    await until(() => ended.length === 1, 'the keepalive to drop the connection', 8000);
+    expect(ended[0]).not.toBe('closed');
+  });
+});

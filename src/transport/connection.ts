@@ -329,10 +329,12 @@ export class Connection implements ReadSink {
     } finally {
       this.draining = false;
     }
-    // While a message is inflating the socket stays paused: bytes behind it wait in the kernel.
+    // While a message is inflating or a pong waits, the socket stays paused: bytes behind wait in
+    // the kernel.
     if (this.inputDone || this.parsing) this.socket.resume();
     else this.socket.pause();
-    this.trackReading(this.parsing);
+    // A pong that waits is the peer's doing (it does not read): that time counts for the keepalive.
+    this.trackReading(this.flowing && !this.inputDone && !this.inflating);
   }
 
   /**
