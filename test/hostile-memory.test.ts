@@ -288,3 +288,25 @@ describe('keepalive and a peer that pings without reading', () => {
     expect(ended[0]).not.toBe('closed');
   });
 });
+
+describe('after a failure, nothing received is kept', () => {
+  it('server role: 24 MiB of an unfinished message are let go when the peer breaks the protocol', async () => {
+    const server = await serve({ host: '127.0.0.1', onError: ignore }, async (wss) => {
+      const { readable } = await wss.opened;
+      for await (const _ of readable) { /* reads everything */ }
+    });
+    servers.push(server);
+    const client = await openRaw(server);
+    const fragments = Array.from({ length: 24 }, (_, i) => clientFrame(i === 0 ? OP.binary : OP.cont, Buffer.alloc(MiB, 0x42), { fin: false }));
+    const violation = clientFrame(OP.text, 'a new message inside a fragmented one');
+    const baseline = retainedBytes();
+    for (const fragment of fragments) client.write(fragment);
+    client.write(violation);
+    const reply = await client.readFrame(WAIT);
+    expect(reply.opcode).toBe(OP.close);
+    expect(reply.payload.readUInt16BE(0)).toBe(1002);
+    // The client keeps TCP open: the server waits for it (closeTimeout) holding nothing it read.
+    const growth = retainedBytes() - baseline;
+    expect(growth).toBeLessThan(8 * MiB);
+  });
+});

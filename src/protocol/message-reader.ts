@@ -63,6 +63,18 @@ export class MessageReader implements FrameReaderOptions {
     this.frames.push(chunk);
   }
 
+  /**
+   * Forgets what is buffered: unparsed bytes and the message being assembled. For a connection
+   * that will parse nothing more (the peer closed, or broke the protocol): what remains must not
+   * stay in memory while the closing handshake runs out.
+   */
+  clear(): void {
+    this.frames.clear();
+    this.assembled.take();
+    this.fragmentedOpcode = -1;
+    this.fragmentedCompressed = false;
+  }
+
   get bufferedBytes(): number {
     return this.frames.bufferedBytes + this.assembled.length;
   }

@@ -435,6 +435,7 @@ export class Connection implements ReadSink {
 
   private onPeerClose(code: number, reason: string): void {
     this.inputDone = true;
+    this.reader.clear();
     this.peerClose = { code, reason };
     // Echo the peer's code (RFC 6455 5.5.1); a body-less Close is answered body-less.
     if (!this.closeSent) this.sendClose(code === CloseCode.NoStatusReceived ? undefined : code, '');
@@ -446,6 +447,7 @@ export class Connection implements ReadSink {
     if (this.failure !== null || this.ended) return;
     this.failure = error;
     this.inputDone = true;
+    this.reader.clear();
     const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
     // The Close goes out now, not behind messages still compressing: those are dropped, and so is
     // a Close of ours that was waiting behind them (this one replaces it).
