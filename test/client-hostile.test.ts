@@ -933,7 +933,7 @@ describe('permessage-deflate: receiving', () => {
       options: { maxPayload: 1024 * 1024 },
       writes: [frame(OP.binary, bomb, { rsv: 4 })],
       code: 1009,
-      message: /larger than the 1048576-byte limit once inflated/,
+      message: /larger than the 1048576-byte limit \(maxPayload\) once inflated/,
     });
     // Inflating stopped near 1 MiB: nowhere near the 64 MiB the bomb holds.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);

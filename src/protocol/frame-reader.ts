@@ -65,7 +65,7 @@ interface DirectPayload {
  * the header is complete, before any payload is buffered. No I/O, no timers: bytes in, frames out.
  */
 export class FrameReader {
-  private readonly queue = new ByteQueue();
+  private queue = new ByteQueue();
   private header: Header | null = null;
   private direct: DirectPayload | null = null;
 
@@ -73,6 +73,13 @@ export class FrameReader {
 
   push(chunk: Buffer): void {
     this.queue.push(chunk);
+  }
+
+  /** Forgets every byte received and not returned yet (nothing more will be parsed). */
+  clear(): void {
+    this.queue = new ByteQueue();
+    this.header = null;
+    this.direct = null;
   }
 
   /** Bytes received and not yet returned as frames. */
@@ -203,7 +210,7 @@ export class FrameReader {
       if (total > limit) {
         throw new ProtocolError(
           CloseCode.MessageTooBig,
-          `Message larger than the ${this.options.maxPayload}-byte limit`,
+          `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload)`,
         );
       }
     }

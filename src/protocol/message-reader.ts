@@ -1,6 +1,7 @@
 import { CloseCode } from './close-codes.js';
 import { parseCloseBody } from './close-frame.js';
-import { FrameReader, type Frame, type FrameReaderOptions } from './frame-reader.js';
+import { compressedSlack, FrameReader, type Frame, type FrameReaderOptions } from './frame-reader.js';
+import { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
 import { decodeUtf8 } from './utf8.js';
@@ -37,8 +38,8 @@ export class MessageReader implements FrameReaderOptions {
   private readonly frames: FrameReader;
   /** Opcode of the fragmented message in progress, or -1. */
   private fragmentedOpcode = -1;
-  private fragments: Buffer[] = [];
-  private fragmentBytes = 0;
+  /** The fragmented message's payload so far, in one buffer (never a list of fragments). */
+  private readonly assembled = new MessageAssembler();
   /** The fragmented message in progress had RSV1 on its first frame. */
   private fragmentedCompressed = false;
 
@@ -51,7 +52,7 @@ export class MessageReader implements FrameReaderOptions {
   }
 
   pendingMessageBytes(): number {
-    return this.fragmentBytes;
+    return this.assembled.length;
   }
 
   pendingCompressed(): boolean {
@@ -62,8 +63,20 @@ export class MessageReader implements FrameReaderOptions {
     this.frames.push(chunk);
   }
 
+  /**
+   * Forgets what is buffered: unparsed bytes and the message being assembled. For a connection
+   * that will parse nothing more (the peer closed, or broke the protocol): what remains must not
+   * stay in memory while the closing handshake runs out.
+   */
+  clear(): void {
+    this.frames.clear();
+    this.assembled.take();
+    this.fragmentedOpcode = -1;
+    this.fragmentedCompressed = false;
+  }
+
   get bufferedBytes(): number {
-    return this.frames.bufferedBytes + this.fragmentBytes;
+    return this.frames.bufferedBytes + this.assembled.length;
   }
 
   /**
@@ -102,8 +115,7 @@ export class MessageReader implements FrameReaderOptions {
         if (this.fragmentedOpcode === -1) {
           throw new ProtocolError(CloseCode.ProtocolError, 'Continuation frame without a message to continue');
         }
-        this.fragments.push(frame.payload);
-        this.fragmentBytes += frame.payload.length;
+        this.append(frame);
         if (!frame.fin) return null;
         return this.finishFragmented();
       default: // Text or Binary
@@ -113,8 +125,7 @@ export class MessageReader implements FrameReaderOptions {
         if (!frame.fin) {
           this.fragmentedOpcode = frame.opcode;
           this.fragmentedCompressed = frame.rsv1;
-          this.fragments = [frame.payload];
-          this.fragmentBytes = frame.payload.length;
+          this.append(frame);
           return null;
         }
         if (frame.rsv1) return { type: 'compressed', opcode: frame.opcode, fragments: [frame.payload], length: frame.payload.length };
@@ -122,22 +133,19 @@ export class MessageReader implements FrameReaderOptions {
     }
   }
 
+  /** Copies a fragment into the message being assembled: no fragment outlives its frame. */
+  private append(frame: Frame): void {
+    const limit = this.maxPayload + (this.fragmentedCompressed ? compressedSlack(this.maxPayload) : 0);
+    this.assembled.append(frame.payload, frame.owned, limit);
+  }
+
   private finishFragmented(): ReceivedEvent {
-    const { fragmentedOpcode: opcode, fragmentedCompressed: compressed, fragments, fragmentBytes: length } = this;
+    const { fragmentedOpcode: opcode, fragmentedCompressed: compressed } = this;
     this.fragmentedOpcode = -1;
     this.fragmentedCompressed = false;
-    this.fragments = [];
-    this.fragmentBytes = 0;
-    // The inflater reads the fragments one by one: no need to join them first.
-    if (compressed) return { type: 'compressed', opcode, fragments, length };
-    // Joined into an unpooled buffer of the exact length, so binary data can own it without a copy.
-    const whole = Buffer.allocUnsafeSlow(length);
-    let offset = 0;
-    for (const fragment of fragments) {
-      fragment.copy(whole, offset);
-      offset += fragment.length;
-    }
-    return decodeMessage(opcode, whole, true);
+    const { bytes, owned } = this.assembled.take();
+    if (compressed) return { type: 'compressed', opcode, fragments: [bytes], length: bytes.length };
+    return decodeMessage(opcode, bytes, owned);
   }
 }
 

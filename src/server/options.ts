@@ -43,7 +43,11 @@ export interface AcceptOptions {
   verify?: (request: IncomingMessage) => VerifyResult | Promise<VerifyResult>;
   /** Aborts the opening handshake (answered with 503). */
   signal?: AbortSignal;
-  /** Milliseconds allowed for `verify`, `protocols()` and the 101 response. Default 30000. */
+  /**
+   * Milliseconds allowed for `verify`, `protocols()` and the 101 response. Default 30000. With
+   * `serve()` also a deadline for the HTTP request head, counted from the TCP connection: a client
+   * whose upgrade request has not fully arrived by then is dropped (slowloris).
+   */
   handshakeTimeout?: number;
   /**
    * Milliseconds allowed, once a Close frame is sent, for the client's Close and the end of TCP;

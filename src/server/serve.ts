@@ -7,6 +7,7 @@ import type { WebSocketStream } from '../stream/websocket-stream.js';
 import type { Connection } from '../transport/connection.js';
 import { accept } from './accept.js';
 import { resolveAcceptOptions, type AcceptOptions } from './options.js';
+import { enforceRequestDeadline } from './request-deadline.js';
 import { refuseSocket } from './response.js';
 
 /** Options of `serve()`: where to listen, plus every option of `acceptWebSocketStream`. */
@@ -51,7 +52,7 @@ export async function serve(options: ServeOptions, handler: ConnectionHandler): 
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('serve: port must be an integer in 0-65535');
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) throw new TypeError('serve: path must start with "/"');
   // Checked once here, so that a bad option fails serve() instead of every upgrade.
-  resolveAcceptOptions(acceptOptions);
+  const { handshakeTimeout } = resolveAcceptOptions(acceptOptions);
 
   const open = new Set<WebSocketStream>();
   const connections = new WeakMap<WebSocketStream, Connection>();
@@ -60,6 +61,8 @@ export async function serve(options: ServeOptions, handler: ConnectionHandler): 
     response.writeHead(426, { Upgrade: 'websocket', Connection: 'Upgrade', 'Content-Type': 'text/plain; charset=utf-8' });
     response.end('This server only speaks WebSocket\n');
   });
+  // handshakeTimeout covers the request head too, which node:http reads before 'upgrade'.
+  enforceRequestDeadline(server, handshakeTimeout);
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const lingerMs = acceptOptions.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;

@@ -100,6 +100,8 @@ export class Connection implements ReadSink {
   private failure: Error | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private ended = false;
+  /** The payload of the latest ping not answered yet: its pong waits for the socket to drain. */
+  private pendingPong: Buffer | null = null;
   /**
    * Keepalive hook: called for every frame parsed from the peer (data or control), the only proof
    * of life we can see. Frames behind a paused read are not parsed, so they do not count yet.
@@ -300,7 +302,7 @@ export class Connection implements ReadSink {
 
   /** ReadSink: straight into a message only while we parse; paused or inflating, bytes wait in a chunk. */
   readTarget(): Uint8Array | null {
-    return this.flowing && !this.inputDone && !this.inflating ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
+    return this.parsing ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
   }
 
   /** ReadSink: a read landed in the buffer readTarget() gave. */
@@ -322,7 +324,7 @@ export class Connection implements ReadSink {
     if (this.draining) return; // re-entered from the handler (enqueue -> pull -> resume)
     this.draining = true;
     try {
-      while (this.flowing && !this.inputDone && !this.inflating) {
+      while (this.parsing) {
         const event = this.reader.next();
         if (event === null) break;
         this.dispatch(event);
@@ -332,10 +334,21 @@ export class Connection implements ReadSink {
     } finally {
       this.draining = false;
     }
-    // While a message is inflating the socket stays paused: bytes behind it wait in the kernel.
-    if (!this.inflating && (this.flowing || this.inputDone)) this.socket.resume();
+    // While a message is inflating or a pong waits, the socket stays paused: bytes behind wait in
+    // the kernel.
+    if (this.inputDone || this.parsing) this.socket.resume();
     else this.socket.pause();
+    // A pong that waits is the peer's doing (it does not read): that time counts for the keepalive.
     this.trackReading(this.flowing && !this.inputDone && !this.inflating);
+  }
+
+  /**
+   * Frames are parsed while the handler has demand, no message is inflating (order), and no pong
+   * is waiting for our socket buffer to drain: a peer that pings without reading our answers is
+   * read no further until it does (backpressure towards it), so a ping flood costs nothing here.
+   */
+  private get parsing(): boolean {
+    return this.flowing && !this.inputDone && !this.inflating && (this.pendingPong === null || this.closeSent);
   }
 
   private trackReading(reading: boolean): void {
@@ -360,13 +373,35 @@ export class Connection implements ReadSink {
         this.inflate(event.opcode, event.fragments);
         return;
       case 'ping':
-        if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, event.payload, this.mask));
+        if (!this.closeSent) this.answerPing(event.payload);
         return;
       case 'pong':
         return;
       case 'close':
         this.onPeerClose(event.code, event.reason);
     }
+  }
+
+  /**
+   * Pongs go out at once while the socket's buffer is below its high-water mark. Above it (a peer
+   * that pings and does not read) only the most recent ping waits for an answer (RFC 6455 5.5.3),
+   * sent when the buffer drains: a ping flood costs one pong, not one per ping.
+   */
+  private answerPing(payload: Buffer): void {
+    const socket = this.socket;
+    if (socket.writableLength < socket.writableHighWaterMark) {
+      this.write(encodeFrame(Opcode.Pong, payload, this.mask));
+      return;
+    }
+    if (this.pendingPong === null) {
+      socket.once('drain', () => {
+        const pong = this.pendingPong!;
+        this.pendingPong = null;
+        if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, pong, this.mask));
+        this.drain(); // parsing waited for this pong
+      });
+    }
+    this.pendingPong = Buffer.from(payload); // a copy: the ping may view a socket chunk
   }
 
   private deliver(data: string | Uint8Array): void {
@@ -405,6 +440,7 @@ export class Connection implements ReadSink {
 
   private onPeerClose(code: number, reason: string): void {
     this.inputDone = true;
+    this.reader.clear();
     this.peerClose = { code, reason };
     if (!this.closeSent && this.hasUnwrittenData()) {
       this.failure ??= new PeerClosedWhileSending(code, reason);
@@ -435,6 +471,7 @@ export class Connection implements ReadSink {
     if (this.failure !== null || this.ended) return;
     this.failure = error;
     this.inputDone = true;
+    this.reader.clear();
     const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
     // The Close goes out now, not behind messages still compressing: those are dropped, and so is
     // a Close of ours that was waiting behind them (this one replaces it).

@@ -72,7 +72,7 @@ export class MessageInflater {
         if (total > this.options.maxPayload) {
           finish(new ProtocolError(
             CloseCode.MessageTooBig,
-            `Message larger than the ${this.options.maxPayload}-byte limit once inflated`,
+            `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload) once inflated`,
           ));
           return;
         }
