@@ -1,0 +1,146 @@
+// The `websocketstream` command, built (dist/cli.js) and run as a child process over real loopback
+// sockets: against our own server and a `ws` server, and as a server for `ws` clients.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket as WsClient } from 'ws';
+import { serve, type WebSocketStreamServer } from '../src/index.js';
+import { rssOf, runCli, startCli, stopClis } from './helpers/cli.js';
+import { cleanup, delay, serverClose, startServer, waitFor, withTimeout } from './helpers/ws-server.js';
+
+let ours: WebSocketStreamServer | undefined;
+
+afterEach(async () => {
+  await stopClis();
+  await ours?.close();
+  ours = undefined;
+  await cleanup();
+});
+
+/** Our own server; the handler gets each connection after its handshake. */
+async function startOurServer(handler: Parameters<typeof serve>[1]): Promise<string> {
+  ours = await serve({ host: '127.0.0.1', port: 0 }, handler);
+  return ours.url;
+}
+
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+describe('websocketstream <url>: pipes', () => {
+  it('sends each stdin line as a text message and prints each message as a line (our server)', async () => {
+    const closes: Array<{ closeCode: number; reason: string }> = [];
+    const url = await startOurServer(async (wss) => {
+      const { readable, writable } = await wss.opened;
+      await readable.pipeThrough(new TransformStream({ transform: (line, c) => c.enqueue(`echo: ${String(line)}`) })).pipeTo(writable).catch(() => {});
+      closes.push(await wss.closed);
+    });
+    const { status, stdout, stderr } = await runCli([url], 'one\ntwo\r\n\nlast without newline');
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout.toString()).toBe('echo: one\necho: two\necho: \necho: last without newline\n');
+    // stdin's end closed the connection cleanly; every echo was kept (see docs/cli.md).
+    await waitFor(() => closes.length === 1, 5_000, 'the server to see the close');
+    expect(closes[0]!.closeCode).toBe(1005);
+  });
+
+  it('closes with --close-code and --close-reason at the end of stdin (ws server)', async () => {
+    const server = await startServer();
+    const connection = server.nextConnection();
+    const cli = runCli([server.url, '--close-code', '4001', '--close-reason', 'done here'], 'hello\n');
+    const ws = await connection;
+    const received = once(ws, 'message');
+    const closed = serverClose(ws);
+    expect(String((await received)[0])).toBe('hello');
+    expect(await closed).toEqual({ code: 4001, reason: 'done here' });
+    expect((await cli).status).toBe(0);
+  });
+
+  it('--binary round-trips random bytes byte for byte through a ws echo server', async () => {
+    const server = await startServer();
+    server.wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary })));
+    const input = randomBytes(3 * 1024 * 1024 + 17);
+    const { status, stdout, stderr } = await runCli(['--binary', server.url], input);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout.length).toBe(input.length);
+    expect(sha256(stdout)).toBe(sha256(input));
+  });
+
+  it('sends the -H headers, --origin and the -s subprotocols; the server sees them', async () => {
+    let request: IncomingMessage | undefined;
+    const server = await startServer({ handleProtocols: (offered) => [...offered][1] ?? false });
+    server.wss.on('connection', (ws, req) => {
+      request = req;
+      ws.send(`protocol ${ws.protocol}`);
+    });
+    const { status, stdout } = await runCli(
+      ['-H', 'X-Token: abc 123', '--header', 'X-Other:two', '--origin', 'https://example.test', '-s', 'v1', '-s', 'v2', '-n', '1', server.url],
+      '',
+    );
+    expect(status).toBe(0);
+    expect(stdout.toString()).toBe('protocol v2\n');
+    expect(request!.headers['x-token']).toBe('abc 123');
+    expect(request!.headers['x-other']).toBe('two');
+    expect(request!.headers.origin).toBe('https://example.test');
+    expect(request!.headers['sec-websocket-protocol']).toBe('v1, v2');
+  });
+
+  it('exits with 1 and one line naming the HTTP status when the handshake is refused', async () => {
+    const server = await startServer({ verifyClient: (_info, done) => done(false, 403, 'Go away') });
+    const { status, stdout, stderr } = await runCli([server.url], 'never sent\n');
+    expect(status).toBe(1);
+    expect(stdout.length).toBe(0);
+    expect(stderr).toMatch(/^websocketstream: cannot connect to ws:\/\/127\.0\.0\.1:\d+\/: .*403.*\n$/);
+  });
+
+  it('exits with 1 when the connection drops, and prints the peer close code when not 1000', async () => {
+    const server = await startServer();
+    server.wss.on('connection', (ws, req) => {
+      ws.send('before');
+      if (req.url === '/drop') setTimeout(() => ws.terminate(), 50);
+      else ws.close(4321, 'bye now');
+    });
+    const drop = startCli([`${server.url}/drop`]);
+    const dropped = await withTimeout(drop.exited, 10_000, 'exit after the drop');
+    expect(dropped).toBe(1);
+    expect(drop.stderr()).toMatch(/^websocketstream: connection failed: .+\n$/);
+
+    const { status, stdout, stderr } = await runCli([`${server.url}/close`]);
+    expect(status).toBe(0);
+    expect(stdout.toString()).toBe('before\n');
+    expect(stderr).toBe('websocketstream: the server closed the connection with code 4321, reason "bye now"\n');
+  });
+
+  it('-n closes after n messages; --max-payload fails a larger message with 1009', async () => {
+    const server = await startServer();
+    const closes: number[] = [];
+    server.wss.on('connection', (ws, req) => {
+      ws.on('close', (code) => closes.push(code));
+      if (req.url === '/big') ws.send('x'.repeat(2000));
+      else for (let i = 1; i <= 10; i++) ws.send(`message ${i}`);
+    });
+    const limited = await runCli(['-n', '3', server.url]);
+    expect(limited.status).toBe(0);
+    expect(limited.stdout.toString()).toBe('message 1\nmessage 2\nmessage 3\n');
+
+    const big = await runCli(['--max-payload', '1000', `${server.url}/big`]);
+    expect(big.status).toBe(1);
+    expect(big.stderr).toMatch(/1009/);
+    await waitFor(() => closes.length === 2, 5_000, 'both closes');
+    expect(closes).toEqual([1000, 1009]);
+  });
+
+  it('reports usage mistakes with status 2; --help and --version print and exit 0', async () => {
+    const bad = await runCli(['--close-code', '1001', 'ws://127.0.0.1:1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--close-code must be 1000 or 3000-4999/);
+    expect((await runCli(['ws://a', 'ws://b'])).status).toBe(2);
+    expect((await runCli(['ftp://127.0.0.1/'])).stderr).toMatch(/scheme/);
+    expect((await runCli(['--broadcast', 'ws://127.0.0.1:1'])).stderr).toMatch(/--broadcast needs --listen/);
+    const help = await runCli(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout.toString()).toMatch(/^Usage: websocketstream/);
+    const version = await runCli(['--version']);
+    expect(version.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
