@@ -130,6 +130,42 @@ describe('websocketstream <url>: pipes', () => {
     expect(closes).toEqual([1000, 1009]);
   });
 
+  it('stops reading the socket while stdout is not read: the server stalls, memory stays bounded', async () => {
+    const messageSize = 64 * 1024;
+    const messages = 1024; // 64 MiB on offer
+    let accepted = 0;
+    const url = await startOurServer(async (wss) => {
+      const { writable } = await wss.opened;
+      const writer = writable.getWriter();
+      const payload = randomBytes(messageSize);
+      for (let i = 0; i < messages; i++) {
+        await writer.ready; // resolves when the socket took the previous message
+        accepted += messageSize;
+        writer.write(payload).catch(() => {});
+      }
+      await writer.close().catch(() => {});
+    });
+    const cli = startCli(['--binary', url]); // stdin stays open: its end would close the connection
+    // Nobody reads the CLI's stdout: its pipe fills, then the CLI must stop reading the socket.
+    let last = -1;
+    for (let stable = 0; stable < 3;) {
+      await delay(500);
+      stable = accepted === last ? stable + 1 : 0;
+      last = accepted;
+    }
+    const rss = rssOf(cli.child.pid!);
+    // What the server got rid of is what the kernels' socket buffers and the CLI hold: a few MiB,
+    // nowhere near the 64 MiB on offer (Writable.toWeb(process.stdout) takes it all on Node 20).
+    expect(accepted).toBeLessThan(24 * 1024 * 1024);
+    expect(rss).toBeLessThan(160 * 1024 * 1024);
+
+    let received = 0;
+    cli.child.stdout.on('data', (chunk: Buffer) => (received += chunk.length));
+    expect(await withTimeout(cli.exited, 30_000, 'the CLI to finish')).toBe(0);
+    expect(received).toBe(messageSize * messages);
+    expect(accepted).toBe(messageSize * messages);
+  });
+
   it('reports usage mistakes with status 2; --help and --version print and exit 0', async () => {
     const bad = await runCli(['--close-code', '1001', 'ws://127.0.0.1:1']);
     expect(bad.status).toBe(2);
