@@ -180,3 +180,98 @@ describe('websocketstream <url>: pipes', () => {
     expect(version.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
+
+describe('websocketstream --listen', () => {
+  /** Starts the CLI as a server; resolves with it and its URL once it listens. */
+  async function listen(...args: string[]): Promise<{ cli: ReturnType<typeof startCli>; url: string; stdout: () => string }> {
+    const cli = startCli(['--listen', '0', ...args]);
+    let stdout = '';
+    cli.child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const [, url] = await cli.waitForStderr(/listening on (ws:\/\/127\.0\.0\.1:\d+\/)/);
+    return { cli, url: url!, stdout: () => stdout };
+  }
+
+  /** A `ws` client, with every message it receives collected. */
+  async function wsClient(url: string): Promise<{ ws: WsClient; messages: string[]; closed: Promise<{ code: number; reason: string }> }> {
+    const ws = new WsClient(url);
+    const messages: string[] = [];
+    ws.on('message', (data) => messages.push(String(data)));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    await withTimeout(once(ws, 'open'), 5_000, 'ws client open');
+    return { ws, messages, closed };
+  }
+
+  it('serves a ws client: its messages to stdout, stdin lines to it; SIGTERM closes it with 1001', async () => {
+    const { cli, url, stdout } = await listen();
+    const client = await wsClient(url);
+    client.ws.send('from the client');
+    await waitFor(() => stdout() === 'from the client\n', 5_000, 'the message on stdout');
+    cli.child.stdin.write('from stdin\n');
+    await waitFor(() => client.messages.length === 1, 5_000, 'the line at the client');
+    expect(client.messages).toEqual(['from stdin']);
+
+    cli.child.kill('SIGTERM');
+    expect((await withTimeout(client.closed, 5_000, 'close')).code).toBe(1001);
+    expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+  });
+
+  it('serves one client at a time: the next one gets stdin once the first is gone', async () => {
+    const { cli, url, stdout } = await listen();
+    const first = await wsClient(url);
+    await cli.waitForStderr(/client 1 connected/);
+    const second = await wsClient(url);
+    await cli.waitForStderr(/client 2 connected/);
+    cli.child.stdin.write('for the first\n');
+    second.ws.send('queued from the second');
+    await waitFor(() => first.messages.length === 1, 5_000, 'the first client to get the line');
+    await delay(200);
+    expect(second.messages).toEqual([]);
+    expect(stdout()).toBe('');
+
+    first.ws.close(1000);
+    await cli.waitForStderr(/client 1 closed \(code 1000\)/);
+    await waitFor(() => stdout() === 'queued from the second\n', 5_000, 'the second client to be served');
+    cli.child.stdin.write('for the second\n');
+    await waitFor(() => second.messages.length === 1, 5_000, 'the second client to get the line');
+    expect(second.messages).toEqual(['for the second']);
+    expect(first.messages).toEqual(['for the first']);
+
+    // stdin's end: nothing more to send, so the server closes its clients (1000) and exits.
+    cli.child.stdin.end();
+    expect((await withTimeout(second.closed, 5_000, 'close')).code).toBe(1000);
+    expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+  });
+
+  it('--broadcast sends stdin lines to every client and prints from all of them', async () => {
+    const { cli, url, stdout } = await listen('--broadcast');
+    const a = await wsClient(url);
+    const b = await wsClient(url);
+    await cli.waitForStderr(/client 2 connected/);
+    cli.child.stdin.write('to everyone\n');
+    await waitFor(() => a.messages.length === 1 && b.messages.length === 1, 5_000, 'both clients to get the line');
+    expect([a.messages, b.messages]).toEqual([['to everyone'], ['to everyone']]);
+    a.ws.send('from a');
+    b.ws.send('from b');
+    await waitFor(() => stdout().split('\n').length === 3, 5_000, 'both messages on stdout');
+    expect(stdout().split('\n').sort()).toEqual(['', 'from a', 'from b']);
+    cli.child.kill('SIGINT');
+    expect((await withTimeout(a.closed, 5_000, 'close a')).code).toBe(1001);
+    expect((await withTimeout(b.closed, 5_000, 'close b')).code).toBe(1001);
+    expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+  });
+
+  it('--echo sends every message back to its sender, -s picks the subprotocol', async () => {
+    const { cli, url } = await listen('--echo', '-s', 'chat');
+    const ws = new WsClient(url, ['other', 'chat']);
+    await withTimeout(once(ws, 'open'), 5_000, 'open');
+    expect(ws.protocol).toBe('chat');
+    ws.send(Buffer.from([1, 2, 3]));
+    const [data, isBinary] = await withTimeout(once(ws, 'message'), 5_000, 'echo');
+    expect(isBinary).toBe(true);
+    expect([...(data as Buffer)]).toEqual([1, 2, 3]);
+    ws.close(4000, 'thanks');
+    await cli.waitForStderr(/client 1 closed \(code 4000, reason "thanks"\)/);
+    cli.child.kill('SIGINT');
+    expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+  });
+});
