@@ -111,6 +111,17 @@ describe('websocketstream <url>: pipes', () => {
     expect(stderr).toBe('websocketstream: the server closed the connection with code 4321, reason "bye now"\n');
   });
 
+  it('--keep-open stays connected after stdin ends: a request, then the answers that follow', async () => {
+    const server = await startServer();
+    server.wss.on('connection', (ws) => ws.on('message', (request) => {
+      // Answers come well after the request (and stdin's end).
+      for (let i = 1; i <= 3; i++) setTimeout(() => ws.send(`${String(request)} ${i}`), 200 * i);
+    }));
+    const { status, stdout } = await runCli(['--keep-open', '-n', '3', server.url], 'tick\n');
+    expect(status).toBe(0);
+    expect(stdout.toString()).toBe('tick 1\ntick 2\ntick 3\n');
+  });
+
   it('-n closes after n messages; --max-payload fails a larger message with 1009', async () => {
     const server = await startServer();
     const closes: number[] = [];
@@ -257,6 +268,18 @@ describe('websocketstream --listen', () => {
     cli.child.kill('SIGINT');
     expect((await withTimeout(a.closed, 5_000, 'close a')).code).toBe(1001);
     expect((await withTimeout(b.closed, 5_000, 'close b')).code).toBe(1001);
+    expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+  });
+
+  it('--keep-open keeps serving after stdin ends', async () => {
+    const { cli, url, stdout } = await listen('--keep-open');
+    cli.child.stdin.end();
+    await delay(200);
+    const client = await wsClient(url);
+    client.ws.send('still here');
+    await waitFor(() => stdout() === 'still here\n', 5_000, 'the message on stdout');
+    cli.child.kill('SIGTERM');
+    expect((await withTimeout(client.closed, 5_000, 'close')).code).toBe(1001);
     expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
   });
 

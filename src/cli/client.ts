@@ -93,6 +93,7 @@ async function runPipes({ readable, writable }: { readable: ReadableStream<unkno
   const input = inputMessages(process.stdin, config.binary, config.options.maxPayload ?? DEFAULT_MAX_LINE);
   sendAll(input, writer).then(
     () => {
+      if (config.keepOpen) return;
       // stdin's end. writer.close() keeps every message that still arrives (close() would drop
       // those that do not fit the queue) but sends a Close frame without a code; an explicit
       // --close-code or --close-reason goes through close().

@@ -36,6 +36,7 @@ const OPTIONS = {
   key: { type: 'string', value: 'FILE', help: "Client certificate's private key, PEM (wss:)", client: (v) => ({ key: file(v, 'key') }) },
   insecure: { type: 'boolean', short: 'k', help: "Do not check the server's certificate (wss:)", client: () => ({ rejectUnauthorized: false }) },
   keepalive: { type: 'string', value: 'MS', help: 'Ping every MS milliseconds; drop a peer silent for as long (--listen)', server: (v) => ({ keepaliveInterval: positive(v, 'keepalive') }) },
+  'keep-open': { type: 'boolean', short: 'N', help: "Stay connected when stdin ends (until the peer closes, -n, or Ctrl+C)" },
   'max-messages': { type: 'string', short: 'n', value: 'N', help: 'Close (with --close-code) and exit after receiving N messages' },
   'close-code': { type: 'string', value: 'CODE', help: 'Close code when we close: 1000 (default) or 3000-4999' },
   'close-reason': { type: 'string', value: 'TEXT', help: 'Close reason when we close (at most 123 UTF-8 bytes)' },
@@ -52,6 +53,8 @@ type Name = keyof typeof OPTIONS;
 
 export interface CommonConfig {
   binary: boolean;
+  /** stdin's end does not close: the tool runs until the peer closes, -n, or a signal. */
+  keepOpen: boolean;
   maxMessages: number | undefined;
   /** --close-code, when given (the code of a close we start; 1000 otherwise). */
   closeCode: number | undefined;
@@ -87,6 +90,7 @@ export function parseCommandLine(argv: string[]): Config {
 
   const common: CommonConfig = {
     binary: values.binary === true,
+    keepOpen: values['keep-open'] === true,
     maxMessages: values['max-messages'] === undefined ? undefined : positive(values['max-messages'], 'max-messages'),
     closeCode: values['close-code'] === undefined ? undefined : closeCode(values['close-code'] as string),
     closeReason: (values['close-reason'] as string | undefined) ?? '',

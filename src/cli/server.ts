@@ -101,7 +101,7 @@ export async function runServer(config: ServerConfig): Promise<number> {
         }
       }
       // stdin's end: nothing more to send, so every client is closed and the server stops.
-      await stop(config.closeCode ?? 1000, config.closeReason);
+      if (!config.keepOpen) await stop(config.closeCode ?? 1000, config.closeReason);
     })().catch((error: unknown) => {
       report((error as Error).message);
       void stop(config.closeCode ?? 1000, config.closeReason);
