@@ -1,9 +1,8 @@
-import { WebSocketError, WebSocketStream } from '../index.js';
+import { toWritableStream, WebSocketError, WebSocketStream } from '../index.js';
 import { runInteractive } from './interactive.js';
 import type { ClientConfig } from './options.js';
 import { UsageError } from './options.js';
 import { ignore, inputMessages, outputFormat, sendAll } from './pipes.js';
-import { toWritableStream } from './stdout-sink.js';
 import { flushStdout, report } from './report.js';
 
 const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
