@@ -72,7 +72,7 @@ async function terminal(args: string[]): Promise<{ type: (...keys: string[]) => 
 }
 
 describe.skipIf(!haveTmux && !process.env.CI)('websocketstream <url> in a terminal', () => {
-  it('sends typed lines, shows received messages with a marker, and /close closes with a code and reason', async () => {
+  it('sends typed lines, shows received messages with a marker, /ping shows the pong, /close closes with a code and reason', async () => {
     const { url, closes } = await startEchoServer();
     const term = await terminal([url]);
     await term.waitForScreen(/Connected to ws:\/\/127\.0\.0\.1:\d+\/\./);
@@ -80,6 +80,8 @@ describe.skipIf(!haveTmux && !process.env.CI)('websocketstream <url> in a termin
     await term.waitForScreen(/^< echo hello there$/m);
     await term.type('//slash', 'Enter');
     await term.waitForScreen(/^< echo \/slash$/m);
+    await term.type('/ping', 'Enter');
+    await term.waitForScreen(/^< pong \(\d+\.\d ms\)$/m);
     await term.type('/nonsense', 'Enter');
     await term.waitForScreen(/Unknown command \/nonsense/);
     await term.type('/close 4000 see you', 'Enter');

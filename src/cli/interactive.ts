@@ -1,9 +1,9 @@
 import { clearLine, createInterface, cursorTo } from 'node:readline';
-import type { WebSocketStream } from '../index.js';
+import { sendPing, type WebSocketStream } from '../index.js';
 import type { ClientSession } from './client.js';
 import { ignore } from './pipes.js';
 
-const HELP = 'Commands: /close [code] [reason]. A line starting with // sends one starting with /.';
+const HELP = 'Commands: /ping, /close [code] [reason]. A line starting with // sends one starting with /.';
 
 /**
  * The terminal mode: a prompt whose lines are sent as text messages, received messages printed
@@ -35,7 +35,7 @@ export async function runInteractive(
   print(`Connected to ${wss.url}${protocol === '' ? '' : ` (subprotocol ${protocol})`}. Ctrl+C or Ctrl+D closes. ${HELP}`);
   rl.on('line', (line) => {
     if (line.startsWith('/') && !line.startsWith('//')) {
-      runCommand(line, close, print);
+      runCommand(line, wss, close, print);
     } else {
       // A person types slower than any socket drains: no need to wait for the writer here.
       writer.write(line.startsWith('//') ? line.slice(1) : line).catch(ignore);
@@ -63,8 +63,15 @@ export async function runInteractive(
   rl.close();
 }
 
-function runCommand(line: string, close: (code?: number, reason?: string) => void, print: (line: string) => void): void {
+function runCommand(line: string, wss: WebSocketStream, close: (code?: number, reason?: string) => void, print: (line: string) => void): void {
   const [command, code, ...reason] = line.split(' ');
+  if (command === '/ping') {
+    sendPing(wss).then(
+      (milliseconds) => print(`< pong (${milliseconds.toFixed(1)} ms)`),
+      (error: unknown) => print(`No pong: ${(error as Error).message}`),
+    );
+    return;
+  }
   if (command !== '/close') {
     print(`Unknown command ${command}. ${HELP}`);
     return;
