@@ -1,6 +1,11 @@
 // The `websocketstream` command, built (dist/cli.js) and run as a child process over real loopback
 // sockets: against our own server and a `ws` server, and as a server for `ws` clients.
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -195,6 +200,30 @@ describe('websocketstream <url>: pipes', () => {
     expect(help.stdout.toString()).toMatch(/^Usage: websocketstream/);
     const version = await runCli(['--version']);
     expect(version.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('the installed package', () => {
+  it('installs the websocketstream command (npm pack, npm install, node_modules/.bin)', { timeout: 90_000 }, async () => {
+    const run = promisify(execFile);
+    const dir = await mkdtemp(join(tmpdir(), 'wss-cli-install-'));
+    try {
+      const { stdout: tarball } = await run('npm', ['pack', '--silent', '--pack-destination', dir], { timeout: 60_000 });
+      await writeFile(join(dir, 'package.json'), '{"name":"cli-install-test","private":true}');
+      await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, tarball.trim())], { cwd: dir, timeout: 60_000 });
+      const bin = join(dir, 'node_modules', '.bin', 'websocketstream');
+      const server = await startServer();
+      server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`got ${String(data)}`)));
+      const child = execFile(bin, ['-N', '-n', '1', server.url], { timeout: 15_000 });
+      child.stdin!.end('hi\n');
+      let stdout = '';
+      child.stdout!.on('data', (text: string) => (stdout += text));
+      const [status] = await once(child, 'exit');
+      expect(status).toBe(0);
+      expect(stdout).toBe('got hi\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

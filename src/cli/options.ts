@@ -112,7 +112,7 @@ export function parseCommandLine(argv: string[]): Config {
     };
   }
 
-  for (const name of ['host', 'broadcast', 'echo', 'keepalive'] as const) {
+  for (const name of ['host', 'broadcast', 'echo'] as const) {
     if (values[name] !== undefined) throw new UsageError(`--${name} needs --listen`);
   }
   const [url, ...rest] = parsed.positionals;
