@@ -133,6 +133,18 @@ describe('websocketstream <url>: pipes', () => {
     expect(stdout.toString()).toBe('tick 1\ntick 2\ntick 3\n');
   });
 
+  it('SIGINT or SIGTERM closes with --close-code, and the tool exits after the closing handshake', async () => {
+    const server = await startServer();
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const connection = server.nextConnection();
+      const cli = startCli(['--close-code', '4002', server.url]);
+      const closed = serverClose(await connection);
+      cli.child.kill(signal);
+      expect(await closed).toEqual({ code: 4002, reason: '' });
+      expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
+    }
+  });
+
   it('-n closes after n messages; --max-payload fails a larger message with 1009', async () => {
     const server = await startServer();
     const closes: number[] = [];

@@ -2,10 +2,8 @@ import { toWritableStream, WebSocketError, WebSocketStream } from '../index.js';
 import { runInteractive } from './interactive.js';
 import type { ClientConfig } from './options.js';
 import { UsageError } from './options.js';
-import { ignore, inputMessages, outputFormat, sendAll } from './pipes.js';
+import { DEFAULT_MAX_LINE, ignore, inputMessages, outputFormat, sendAll } from './pipes.js';
 import { flushStdout, report } from './report.js';
-
-const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
 
 /** Connects, runs the pipe or the interactive mode, and returns the exit status. */
 export async function runClient(config: ClientConfig): Promise<number> {
@@ -16,6 +14,10 @@ export async function runClient(config: ClientConfig): Promise<number> {
     // A bad URL, header or subprotocol: the library's message says which.
     throw new UsageError((error as Error).message);
   }
+  const session = new ClientSession(wss, config);
+  // Ctrl+C (outside the prompt, which reads it itself) or a kill: close properly, or give up the
+  // opening handshake; a second signal ends the process at once.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => session.close());
   let opened;
   try {
     opened = await wss.opened;
@@ -23,7 +25,6 @@ export async function runClient(config: ClientConfig): Promise<number> {
     report(`cannot connect to ${wss.url}: ${(error as Error).message}`);
     return 1;
   }
-  const session = new ClientSession(wss, config);
   if (process.stdin.isTTY && process.stdout.isTTY) {
     await runInteractive(wss, opened, session);
   } else {

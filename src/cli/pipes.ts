@@ -3,6 +3,9 @@ import { StringDecoder } from 'node:string_decoder';
 
 type Message = string | Uint8Array | ArrayBuffer;
 
+/** The longest stdin line without --max-payload: the library's default message limit. */
+export const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
+
 /**
  * The messages stdin holds: one text message per line (without its `\n` or `\r\n`), or with
  * `binary` one binary message per chunk read. `for await` reads one chunk at a time, so stdin is

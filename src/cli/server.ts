@@ -1,10 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { serve, toWritableStream, type WebSocketStream } from '../index.js';
 import type { ServerConfig } from './options.js';
-import { formatMessage, ignore, inputMessages } from './pipes.js';
+import { DEFAULT_MAX_LINE, formatMessage, ignore, inputMessages } from './pipes.js';
 import { flushStdout, report } from './report.js';
-
-const DEFAULT_MAX_LINE = 64 * 1024 * 1024;
 
 interface Client {
   id: number;
