@@ -43,7 +43,7 @@ async function startEchoServer(): Promise<{ url: string; closes: WebSocketClosed
   server = await serve({ host: '127.0.0.1', port: 0 }, async (wss) => {
     const { readable, writable } = await wss.opened;
     await readable.pipeThrough(new TransformStream({ transform: (m, c) => c.enqueue(`echo ${String(m)}`) })).pipeTo(writable).catch(() => {});
-    closes.push(await wss.closed);
+    closes.push(await wss.closed.catch(() => ({ closeCode: 1006, reason: 'unclean' })));
   });
   return { url: server.url, closes };
 }

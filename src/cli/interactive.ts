@@ -15,13 +15,16 @@ export async function runInteractive(
   session: ClientSession,
 ): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: '> ' });
+  /** The connection is over, or the terminal's input (Ctrl+D): no prompt any more. */
   let ended = false;
+  let inputClosed = false;
   /** Prints a line above the prompt and redraws the prompt with what was typed so far. */
   const print = (line: string): void => {
     clearLine(process.stdout, 0);
     cursorTo(process.stdout, 0);
     process.stdout.write(`${line}\n`);
-    if (!ended) rl.prompt(true);
+    // A closed readline throws on prompt() since Node 24.
+    if (!ended && !inputClosed) rl.prompt(true);
   };
   let closing = false;
   const close = (code?: number, reason?: string): void => {
@@ -46,7 +49,10 @@ export async function runInteractive(
     if (closing) process.exit(130);
     close();
   });
-  rl.on('close', () => close());
+  rl.on('close', () => {
+    inputClosed = true;
+    close();
+  });
 
   let received = 0;
   const reading = (async () => {
@@ -60,7 +66,7 @@ export async function runInteractive(
   ended = true;
   const closed = await wss.closed.catch(() => null);
   if (closed !== null) print(`Closed (code ${closed.closeCode}${closed.reason === '' ? '' : `, reason ${JSON.stringify(closed.reason)}`})`);
-  rl.close();
+  if (!inputClosed) rl.close();
 }
 
 function runCommand(line: string, wss: WebSocketStream, close: (code?: number, reason?: string) => void, print: (line: string) => void): void {
