@@ -8,11 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { serve, type WebSocketStreamServer } from '../src/index.js';
 import { rssOf, runCli, startCli, stopClis } from './helpers/cli.js';
-import { cleanup, delay, serverClose, startServer, waitFor, withTimeout } from './helpers/ws-server.js';
+import { cleanup, delay, serverClose, startServer, startSilentServer, waitFor, withTimeout } from './helpers/ws-server.js';
 
 let ours: WebSocketStreamServer | undefined;
 
@@ -143,6 +146,54 @@ describe('websocketstream <url>: pipes', () => {
       expect(await closed).toEqual({ code: 4002, reason: '' });
       expect(await withTimeout(cli.exited, 5_000, 'exit')).toBe(0);
     }
+  });
+
+  it('wss: trusts --ca, skips the check with -k, and presents --cert/--key to a server that asks', async () => {
+    const tls = new URL('./fixtures/tls/', import.meta.url);
+    const cert = readFileSync(new URL('cert.pem', tls));
+    const key = readFileSync(new URL('key.pem', tls));
+    // The self-signed certificate is its own CA: the server asks clients for one signed by it.
+    const https = createHttpsServer({ cert, key, ca: cert, requestCert: true, rejectUnauthorized: false });
+    const server = await startServer({}, https);
+    server.wss.on('connection', (ws, req) => {
+      const socket = req.socket as TLSSocket;
+      ws.send(socket.authorized ? `client ${socket.getPeerCertificate().subject.CN}` : 'anonymous client');
+    });
+    const url = server.url.replace('ws:', 'wss:');
+    const certPath = new URL('cert.pem', tls).pathname;
+    const keyPath = new URL('key.pem', tls).pathname;
+
+    const untrusted = await runCli(['-N', '-n', '1', url]);
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stderr).toMatch(/^websocketstream: cannot connect to wss:.*certificate/);
+    const insecure = await runCli(['-N', '-n', '1', '-k', url]);
+    expect([insecure.status, insecure.stdout.toString()]).toEqual([0, 'anonymous client\n']);
+    const trusted = await runCli(['-N', '-n', '1', '--ca', certPath, '--cert', certPath, '--key', keyPath, url]);
+    expect([trusted.status, trusted.stdout.toString()]).toEqual([0, 'client localhost\n']);
+    expect((await runCli(['--ca', '/nonexistent/ca.pem', url])).status).toBe(2);
+  });
+
+  it('offers permessage-deflate unless --no-deflate; --timeout bounds the opening handshake', async () => {
+    const offers: Array<string | undefined> = [];
+    const server = await startServer({ perMessageDeflate: true });
+    server.wss.on('connection', (ws, req) => {
+      offers.push(req.headers['sec-websocket-extensions']);
+      ws.send('x'.repeat(4096)); // compressed on the way when agreed
+    });
+    const deflated = await runCli(['-N', '-n', '1', server.url]);
+    const plain = await runCli(['-N', '-n', '1', '--no-deflate', server.url]);
+    expect([deflated.status, plain.status]).toEqual([0, 0]);
+    expect(deflated.stdout.toString()).toBe(`${'x'.repeat(4096)}\n`);
+    expect(plain.stdout.toString()).toBe(`${'x'.repeat(4096)}\n`);
+    expect(offers[0]).toMatch(/permessage-deflate/);
+    expect(offers[1]).toBeUndefined();
+
+    const silent = await startSilentServer();
+    const started = Date.now();
+    const timedOut = await runCli(['--timeout', '300', silent.url]);
+    expect(timedOut.status).toBe(1);
+    expect(timedOut.stderr).toMatch(/timed out after 300 ms/);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('-n closes after n messages; --max-payload fails a larger message with 1009', async () => {
