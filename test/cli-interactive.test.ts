@@ -42,7 +42,9 @@ async function startEchoServer(): Promise<{ url: string; closes: WebSocketClosed
   const closes: WebSocketClosedInfo[] = [];
   server = await serve({ host: '127.0.0.1', port: 0 }, async (wss) => {
     const { readable, writable } = await wss.opened;
-    await readable.pipeThrough(new TransformStream({ transform: (m, c) => c.enqueue(`echo ${String(m)}`) })).pipeTo(writable).catch(() => {});
+    // 'evil' gets an answer with escape sequences that would clear the screen and retitle it.
+    const answer = (m: unknown): string => (m === 'evil' ? 'evil \x1b[2J\x1b]0;title\x07' : `echo ${String(m)}`);
+    await readable.pipeThrough(new TransformStream({ transform: (m, c) => c.enqueue(answer(m)) })).pipeTo(writable).catch(() => {});
     closes.push(await wss.closed.catch(() => ({ closeCode: 1006, reason: 'unclean' })));
   });
   return { url: server.url, closes };
@@ -80,6 +82,9 @@ describe.skipIf(!haveTmux && !process.env.CI)('websocketstream <url> in a termin
     await term.waitForScreen(/^< echo hello there$/m);
     await term.type('//slash', 'Enter');
     await term.waitForScreen(/^< echo \/slash$/m);
+    // A peer's escape sequences are shown, not obeyed (this one would clear the screen).
+    await term.type('evil', 'Enter');
+    await term.waitForScreen(/^< evil \\x1b\[2J\\x1b\]0;title\\x07$/m);
     await term.type('/ping', 'Enter');
     await term.waitForScreen(/^< pong \(\d+\.\d ms\)$/m);
     await term.type('/nonsense', 'Enter');

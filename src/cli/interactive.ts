@@ -3,6 +3,14 @@ import { sendPing, type WebSocketStream } from '../index.js';
 import type { ClientSession } from './client.js';
 import { ignore } from './pipes.js';
 
+// C0 controls but tab, DEL and the C1 controls.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
+function visible(character: string): string {
+  return `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
 const HELP = 'Commands: /ping, /close [code] [reason]. A line starting with // sends one starting with /.';
 
 /**
@@ -94,9 +102,13 @@ function runCommand(line: string, wss: WebSocketStream, close: (code?: number, r
   close(closeCode, reason.join(' '));
 }
 
-/** A received message as one line: text as is, binary as its size and first bytes in hex. */
+/**
+ * A received message as one line: text with its control characters made visible, binary as its
+ * size and first bytes in hex. A peer must not drive the terminal: escape sequences can clear it,
+ * retitle it, or (OSC 52) write to the clipboard.
+ */
 function show(message: string | Uint8Array | ArrayBuffer): string {
-  if (typeof message === 'string') return message;
+  if (typeof message === 'string') return message.replace(CONTROL_CHARACTERS, visible);
   const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : message;
   const hex = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 32)).toString('hex');
   return `(binary, ${bytes.byteLength} bytes) ${hex}${bytes.byteLength > 32 ? '...' : ''}`;
