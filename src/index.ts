@@ -14,5 +14,6 @@ export type { BinaryType, WebSocketOptions } from './websocket/websocket.js';
 export { CloseEvent } from './websocket/close-event.js';
 export type { CloseEventInit } from './websocket/close-event.js';
 export { acceptWebSocket } from './websocket/accept-websocket.js';
+export { sendPing } from './stream/ping.js';
 export { toWritableStream, DEFAULT_WRITABLE_HIGH_WATER_MARK } from './stream/to-writable-stream.js';
 export type { ByteChunk, ToWritableStreamOptions } from './stream/to-writable-stream.js';

@@ -55,6 +55,8 @@ type Chunk = string | Uint8Array | ArrayBuffer;
  * long as the connection lives: objects whose methods are shared cost a few words each, where
  * arrow functions cost about 0.7 KiB per connection.
  */
+/** @internal The stream's connection (null before it opens), for Node extensions such as sendPing(). */
+export let connectionOf: (wss: WebSocketStream) => Connection | null;
 let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionHandler;
 let WritableSink: new (wss: WebSocketStream) => UnderlyingSink<unknown>;
 
@@ -210,6 +212,7 @@ export class WebSocketStream {
 
   static {
     // In here to reach the private members.
+    connectionOf = (wss) => wss.#connection;
     ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionHandler {
       constructor(private readonly wss: WebSocketStream) {}
 

@@ -107,6 +107,8 @@ export class Connection implements ReadSink {
    * of life we can see. Frames behind a paused read are not parsed, so they do not count yet.
    */
   onPeerActivity: (() => void) | null = null;
+  /** Called with the payload of every Pong the peer sends (sendPing() matches them to its pings). */
+  onPong: ((payload: Uint8Array) => void) | null = null;
   /** performance.now() when the socket last started flowing, or -1 while we hold it paused. */
   private readingSince = -1;
   /** Milliseconds the socket has flowed before readingSince. */
@@ -376,6 +378,7 @@ export class Connection implements ReadSink {
         if (!this.closeSent) this.answerPing(event.payload);
         return;
       case 'pong':
+        this.onPong?.(event.payload);
         return;
       case 'close':
         this.onPeerClose(event.code, event.reason);
