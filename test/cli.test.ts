@@ -258,6 +258,8 @@ describe('websocketstream <url>: pipes', () => {
     expect((await runCli(['ws://a', 'ws://b'])).status).toBe(2);
     expect((await runCli(['ftp://127.0.0.1/'])).stderr).toMatch(/scheme/);
     expect((await runCli(['--broadcast', 'ws://127.0.0.1:1'])).stderr).toMatch(/--broadcast needs --listen/);
+    expect((await runCli(['--listen', '0', '--unix-socket', '/tmp/x.sock'])).stderr).toMatch(/--unix-socket has no meaning with --listen/);
+    expect((await runCli(['--proxy', 'gopher://p', 'ws://127.0.0.1:1'])).status).toBe(2);
     const help = await runCli(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout.toString()).toMatch(/^Usage: websocketstream/);
