@@ -2,6 +2,7 @@ export { WebSocketStream } from './stream/websocket-stream.js';
 export type { WebSocketOpenInfo, WebSocketClosedInfo } from './stream/websocket-stream.js';
 export { WebSocketError } from './stream/websocket-error.js';
 export type { WebSocketCloseInfo } from './stream/websocket-error.js';
+export type { WebSocketCloseOptions } from './stream/websocket-stream.js';
 export type { WebSocketStreamOptions } from './stream/options.js';
 export type { PerMessageDeflateOptions } from './stream/deflate-options.js';
 export type { CreateConnection, CreateConnectionOptions } from './transport/open-transport.js';

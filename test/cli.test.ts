@@ -53,8 +53,29 @@ describe('websocketstream <url>: pipes', () => {
     expect(stdout.toString()).toBe('greeting\ntwo\nlines\n');
     await waitFor(() => closes.length === 1, 5_000, 'the server to see the close');
     expect(received).toEqual(['one', 'two', '', 'last without newline']);
-    // stdin's end closed the connection cleanly, with a Close frame that keeps every message.
-    expect(closes[0]!.closeCode).toBe(1005);
+    // stdin's end closed the connection cleanly, with 1000.
+    expect(closes[0]).toEqual({ closeCode: 1000, reason: '' });
+  });
+
+  it("stdin's end closes with 1000 and still prints every echo while stdout is slow (ws echo server)", async () => {
+    const server = await startServer({ perMessageDeflate: false });
+    server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(String(data))));
+    const connection = server.nextConnection();
+    const lines = Array.from({ length: 4096 }, (_, i) => `${i} ${'x'.repeat(2000)}`);
+    const cli = startCli([server.url]);
+    const closed = serverClose(await connection, 15_000);
+    cli.child.stdin.end(`${lines.join('\n')}\n`);
+    // Nobody reads stdout for a while: the 8 MiB of echoes back up into the CLI and the socket,
+    // long after the CLI sent its Close.
+    cli.child.stdout.pause();
+    await delay(1_500);
+    const chunks: Buffer[] = [];
+    cli.child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    cli.child.stdout.resume();
+    expect(await withTimeout(cli.exited, 15_000, 'exit')).toBe(0);
+    expect(await closed).toEqual({ code: 1000, reason: '' });
+    expect(Buffer.concat(chunks).toString().split('\n')).toEqual([...lines, '']);
+    expect(cli.stderr()).toBe('');
   });
 
   it('closes with --close-code and --close-reason at the end of stdin (ws server)', async () => {

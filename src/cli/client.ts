@@ -42,10 +42,13 @@ export class ClientSession {
 
   constructor(readonly wss: WebSocketStream, readonly config: ClientConfig) {}
 
-  /** Starts the closing handshake with the given code (default: --close-code, or 1000). */
-  close(code = this.config.closeCode ?? 1000, reason = this.config.closeReason): void {
+  /**
+   * Starts the closing handshake with the given code (default: --close-code, or 1000).
+   * `keepMessages`: every message the server still sends reaches stdout, at stdout's pace.
+   */
+  close(code = this.config.closeCode ?? 1000, reason = this.config.closeReason, keepMessages = false): void {
     this.#sentCode ??= code;
-    this.wss.close({ closeCode: code, reason });
+    this.wss.close({ closeCode: code, reason, keepMessages });
   }
 
   /** Reports a failure of ours and closes. */
@@ -93,12 +96,9 @@ async function runPipes({ readable, writable }: { readable: ReadableStream<unkno
   const input = inputMessages(process.stdin, config.binary, config.options.maxPayload ?? DEFAULT_MAX_LINE);
   sendAll(input, writer).then(
     () => {
-      if (config.keepOpen) return;
-      // stdin's end. writer.close() keeps every message that still arrives (close() would drop
-      // those that do not fit the queue) but sends a Close frame without a code; an explicit
-      // --close-code or --close-reason goes through close().
-      if (config.closeCode !== undefined || config.closeReason !== '') session.close();
-      else writer.close().catch(ignore);
+      // stdin's end: close with 1000 (or --close-code), keeping every message still on its way
+      // however slow stdout is (the standard close() would drop those that do not fit the queue).
+      if (!config.keepOpen) session.close(undefined, undefined, true);
     },
     (error: unknown) => session.fail((error as Error).message),
   );

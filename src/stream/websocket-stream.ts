@@ -21,6 +21,17 @@ export interface WebSocketOpenInfo {
   extensions: string;
 }
 
+/** close()'s argument: the standard's closeCode and reason, plus a Node extension. */
+export interface WebSocketCloseOptions extends WebSocketCloseInfo {
+  /**
+   * Node extension (browsers ignore it): keep every message that arrives until the peer's Close,
+   * as `writer.close()` does, instead of dropping those that no longer fit the readable's queue.
+   * Reading stays paused while the queue is full, so the peer's Close waits behind the messages;
+   * `closeTimeout` still bounds the whole closing handshake. Default false.
+   */
+  keepMessages?: boolean;
+}
+
 /** What `closed` resolves to after a clean close. */
 export interface WebSocketClosedInfo {
   closeCode: number;
@@ -152,9 +163,10 @@ export class WebSocketStream {
 
   /**
    * Starts the closing handshake (or abandons the opening one). Code 1000 or 3000-4999; reason at
-   * most 123 UTF-8 bytes. Calling it again does nothing.
+   * most 123 UTF-8 bytes. Calling it again does nothing, except that a close() without
+   * `keepMessages` after one with it stops waiting for the reader.
    */
-  close(closeInfo?: WebSocketCloseInfo): void {
+  close(closeInfo?: WebSocketCloseOptions): void {
     const { code, reason } = validateCloseInfo(closeInfo);
     if (this.#settled) return;
     const connection = this.#connection;
@@ -162,7 +174,9 @@ export class WebSocketStream {
       this.#handshakeAbort?.abort(WebSocketError.create('WebSocket was closed before the connection was established', CloseCode.Abnormal));
       return;
     }
-    this.#closeByApplication(code, reason);
+    // As writer.close() does, but with a code: the readable keeps its backpressure.
+    if (closeInfo?.keepMessages === true) connection.close(code, reason);
+    else this.#closeByApplication(code, reason);
   }
 
   /**
