@@ -37,9 +37,11 @@ export class WebSocketError extends DOMException {
     return this.#reason;
   }
 
-  /** @internal An error with any close code, for the library's own reports. */
-  static create(message: string, closeCode: number | null, reason = ''): WebSocketError {
-    return new WebSocketError(message, { closeCode: closeCode ?? undefined, reason, [internal]: true } as WebSocketCloseInfo);
+  /** @internal An error with any close code, for the library's own reports; `cause` as Error's. */
+  static create(message: string, closeCode: number | null, reason = '', cause?: unknown): WebSocketError {
+    const error = new WebSocketError(message, { closeCode: closeCode ?? undefined, reason, [internal]: true } as WebSocketCloseInfo);
+    if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
+    return error;
   }
 }
 

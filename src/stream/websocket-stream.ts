@@ -191,7 +191,19 @@ export class WebSocketStream {
     this.#connection!.resume();
   }
 
-  #onOpen({ socket, head, protocol, extensions, deflate, reads }: OpenedSocket): void {
+  #onOpen(opened: OpenedSocket): void {
+    try {
+      this.#setUp(opened);
+    } catch (error) {
+      // A failure of ours after a successful handshake (a stream that lacks what we call, a
+      // queuing strategy the streams refuse...): fail the connection, never leave `opened` pending.
+      const message = `The connection could not be set up: ${error instanceof Error ? error.message : String(error)}`;
+      this.#fail(WebSocketError.create(message, null, '', error), WebSocketError.create(message, CloseCode.Abnormal, '', error));
+      opened.socket.destroy();
+    }
+  }
+
+  #setUp({ socket, head, protocol, extensions, deflate, reads }: OpenedSocket): void {
     if (this.#settled) {
       socket.destroy();
       return;
