@@ -1,7 +1,7 @@
 import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import { utf8ByteLength } from '../protocol/utf8.js';
 import type { WebSocketStreamOptions } from '../stream/options.js';
-import type { WebSocketCloseInfo } from '../stream/websocket-error.js';
+import { WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';
 import { CloseEvent } from './close-event.js';
 import { Outgoing } from './outgoing.js';
@@ -240,7 +240,15 @@ export class WebSocket extends EventTarget {
       const { closeCode, reason } = await stream.closed;
       if (this.#failedByClose) this.#end(false, 1006, '', true);
       else this.#end(true, closeCode, reason, false);
-    } catch {
+    } catch (error) {
+      const peerClose = peerCloseOf(error);
+      if (peerClose !== null) {
+        // The peer's Close was read, then the end went wrong (TCP reset before our Close left, a
+        // message of ours cut short): not clean, but "the WebSocket connection close code" is the
+        // peer's (RFC 6455 7.1.5), and the peer ended it, so it is not a failure (no error event).
+        this.#end(false, peerClose.closeCode, peerClose.reason, false);
+        return;
+      }
       // Handshake failure, transport loss, protocol violation: the standard fails the
       // connection, which fires error before close (RFC 6455 7.2.1: a transport "unexpectedly
       // lost" means the client "MUST _Fail the WebSocket Connection_").
@@ -362,4 +370,13 @@ function exactArrayBuffer(chunk: Uint8Array): ArrayBuffer {
     return chunk.buffer;
   }
   return chunk.slice().buffer as ArrayBuffer;
+}
+
+/**
+ * The code and reason of the peer's Close frame carried by an unclean end's WebSocketError, or
+ * null when none was read (1006: the stream reports a failed or lost connection with that code).
+ */
+function peerCloseOf(error: unknown): { closeCode: number; reason: string } | null {
+  if (!(error instanceof WebSocketError) || error.closeCode === null || error.closeCode === 1006) return null;
+  return { closeCode: error.closeCode, reason: error.reason };
 }

@@ -123,6 +123,17 @@ async function startRaw(): Promise<string> {
         await conn.acceptHandshake({ extra: frame(0x1, 'last words') });
         setTimeout(() => conn.socket.resetAndDestroy(), 50);
         return;
+      case '/close-then-rst':
+        // Reads nothing: the client's 16 MiB message cannot be completely written.
+        conn.socket.pause();
+        await conn.acceptHandshake();
+        setTimeout(() => conn.socket.write(frame(0x8, Buffer.concat([Buffer.from([0x0f, 0xa3]), Buffer.from('going')]))), 200);
+        setTimeout(() => conn.socket.resetAndDestroy(), 600);
+        return;
+      case '/close-then-rst-idle':
+        await conn.acceptHandshake({ extra: frame(0x8, Buffer.concat([Buffer.from([0x0f, 0xa4]), Buffer.from('bye')])) });
+        setTimeout(() => conn.socket.resetAndDestroy(), 300);
+        return;
       case '/invalid-utf8':
         await conn.acceptHandshake({ extra: frame(0x1, Buffer.from([0xc3, 0x28])) });
         return;
@@ -225,6 +236,10 @@ const IDENTICAL: Array<[string, (trace: Entry[]) => void]> = [
     expect(trace.map((e) => e.type)).toEqual(['open', 'message', 'error', 'close']);
     expect(trace.at(-1)).toMatchObject({ code: 1006, wasClean: false });
   }],
+  ['close-then-reset', (trace) => {
+    expect(trace.map((e) => e.type)).toEqual(['open', 'close']);
+    expect(trace.at(-1)).toMatchObject({ code: 4004, reason: 'bye', wasClean: true });
+  }],
   ['invalid-utf8', (trace) => {
     expect(trace.map((e) => e.type)).toEqual(['open', 'error', 'close']);
     expect(trace.at(-1)).toMatchObject({ code: 1006, wasClean: false });
@@ -262,6 +277,20 @@ describe('where Node 24 departs from the standard, ours follows the standard', (
       .filter((e) => e.type !== 'note')
       .map(({ bufferedAmount: _, ...entry }) => entry as Entry);
     expect(withoutAmounts(ours)).toEqual(withoutAmounts(withStandardErrorEvents(node24)));
+  });
+
+  it("close-then-reset-while-sending: the peer's code, and not clean", async () => {
+    // The server's Close (4003 "going") arrives while our 16 MiB message is still being written,
+    // then TCP is reset. A Close cannot follow half a frame, so ours was never sent: the closing
+    // handshake did not complete, and RFC 6455 7.1.4 calls only a completed one clean. "The
+    // WebSocket connection close code" is still the code of the Close frame received (7.1.5), and
+    // the peer ended the connection, so no error event. Node 24 reports the same code but calls
+    // the end clean (and resets bufferedAmount to 0).
+    const { ours, node24 } = await traces('close-then-reset-while-sending');
+    expect(ours.map((e) => e.type)).toEqual(['open', 'close']);
+    expect(ours.at(-1)).toMatchObject({ code: 4003, reason: 'going', wasClean: false });
+    expect(node24.map((e) => e.type)).toEqual(['open', 'close']);
+    expect(node24.at(-1)).toMatchObject({ code: 4003, reason: 'going', wasClean: true });
   });
 
   it('text-with-bom: a leading U+FEFF is part of the message', async () => {

@@ -264,6 +264,21 @@ const scenarios = {
     record(ws);
   },
 
+  // The server's Close (4003) arrives while our 16 MiB message is still being sent, then TCP is
+  // reset: an unclean end, but the peer's Close was read, so its code is the close code.
+  'close-then-reset-while-sending'() {
+    const ws = new WebSocket(`${urls.raw}/close-then-rst`);
+    ws.binaryType = 'arraybuffer';
+    record(ws);
+    ws.addEventListener('open', () => ws.send(new Uint8Array(16 * 1024 * 1024)));
+  },
+
+  // The server's Close (4004) then a TCP reset, with nothing of ours in flight.
+  'close-then-reset'() {
+    const ws = new WebSocket(`${urls.raw}/close-then-rst-idle`);
+    record(ws);
+  },
+
   'invalid-utf8'() {
     const ws = new WebSocket(`${urls.raw}/invalid-utf8`);
     record(ws);
