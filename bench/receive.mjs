@@ -17,8 +17,8 @@
 //
 // Messages per run default to min(1e6, 2^28 / size) (1 M at 16 B, 262 k at 1 KiB), times --scale.
 // Output: progress on stderr; a markdown table of medians and one of ratios on stdout, then one
-// line of JSON with every run. Every client is killed after --timeout seconds; the server
-// process exits when this one goes away.
+// line of JSON with every run. Every client is killed after --timeout seconds (and exits by itself
+// if this process goes away); the server process exits when this one goes away.
 
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -200,7 +200,8 @@ function nodeVersion(execPath) {
 }
 
 async function runChild({ peer, port, type, size, count, timeoutMs }) {
-  const args = ['--client', peer, '--port', String(port), '--type', type, '--size', String(size), '--count', String(count)];
+  const args = ['--client', peer, '--port', String(port), '--type', type, '--size', String(size), '--count', String(count),
+    '--timeout', String(timeoutMs / 1000)];
   const child = fork(new URL(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: values.node, execArgv: ['--no-warnings'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
@@ -227,6 +228,9 @@ async function runServer() {
 }
 
 async function runClient() {
+  // Bounded by itself too, should the parent die before it can kill this process.
+  setTimeout(() => process.exit(2), Number(values.timeout) * 1000).unref();
+  process.on('disconnect', () => process.exit(2));
   const peer = values.client;
   if (!available(peer)) {
     process.send({ unavailable: true }, () => process.exit(0));
