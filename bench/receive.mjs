@@ -154,6 +154,8 @@ function ratioRows(rows, sizes, types) {
         'for-await / undici WSS': ratio(rate(size, type, 'ours-for-await'), rate(size, type, 'undici-wss')),
         'classic / Node WS': classic !== '-' && !nodeWs ? `${classic}*` : classic,
         'read / ws': ratio(ours, rate(size, type, 'ws')),
+        'ceiling / fastest client': ratio(rate(size, '-', 'raw-tcp'), Math.max(0, ...rows
+          .filter((r) => r.size === size && r.type === type && isClient(r.peer)).map((r) => r['msg/s']))),
       });
     }
   }
