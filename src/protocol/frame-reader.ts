@@ -20,13 +20,23 @@ export interface FrameReaderOptions {
   expectMasked: boolean;
   /** Largest payload a data message may reach; larger fails with 1009. */
   maxPayload: number;
-  /** Bytes of the data message assembled so far, so the limit applies across fragments. */
-  pendingMessageBytes: () => number;
   /** permessage-deflate was agreed: RSV1 may mark the first frame of a data message. */
   allowRsv1: boolean;
-  /** The fragmented message in progress is compressed (its wire size gets deflate's slack). */
-  pendingCompressed: () => boolean;
 }
+
+/**
+ * What the message in progress already holds, passed into every next() so that the size limit
+ * applies across fragments as soon as a header is read (the frame parser asks nobody).
+ */
+export interface MessageSoFar {
+  /** Bytes of the fragmented data message assembled so far (0 between messages). */
+  assembledBytes: number;
+  /** That message is compressed: its wire size gets deflate's slack. */
+  assembledCompressed: boolean;
+}
+
+/** Between messages: nothing assembled. */
+export const NO_MESSAGE: MessageSoFar = { assembledBytes: 0, assembledCompressed: false };
 
 /**
  * Deflate can expand incompressible data (stored blocks: 5 bytes per 64 KiB, plus a final block),
@@ -41,7 +51,6 @@ interface Header {
   fin: boolean;
   rsv1: boolean;
   opcode: number;
-  headerLength: number;
   payloadLength: number;
   mask: Uint8Array | null;
 }
@@ -82,7 +91,7 @@ export class FrameReader {
     this.direct = null;
   }
 
-  /** Bytes received and not yet returned as frames. */
+  /** Bytes received and not yet returned as frames (the property tests check none are left). */
   get bufferedBytes(): number {
     return this.queue.length + (this.direct?.filled ?? 0);
   }
@@ -121,10 +130,13 @@ export class FrameReader {
     direct.filled += n;
   }
 
-  /** The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation. */
-  next(): Frame | null {
+  /**
+   * The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation;
+   * `soFar` is what the data message in progress holds, for the size limit.
+   */
+  next(soFar: MessageSoFar = NO_MESSAGE): Frame | null {
     if (this.direct !== null) return this.nextDirect();
-    const header = this.header ?? this.readHeader();
+    const header = this.header ?? this.readHeader(soFar);
     if (header === null) return null;
     this.header = header;
     if (this.queue.length < header.payloadLength) return null;
@@ -148,7 +160,7 @@ export class FrameReader {
     return { fin: true, opcode: header.opcode, payload, owned: true, rsv1: false };
   }
 
-  private readHeader(): Header | null {
+  private readHeader(soFar: MessageSoFar): Header | null {
     const queue = this.queue;
     if (queue.length < 2) return null;
     const b0 = queue.byteAt(0);
@@ -204,8 +216,8 @@ export class FrameReader {
     }
 
     if (!isControlOpcode(opcode)) {
-      const total = this.options.pendingMessageBytes() + payloadLength;
-      const compressed = rsv1 || (opcode === 0 && this.options.pendingCompressed());
+      const total = soFar.assembledBytes + payloadLength;
+      const compressed = rsv1 || (opcode === 0 && soFar.assembledCompressed);
       const limit = this.options.maxPayload + (compressed ? compressedSlack(this.options.maxPayload) : 0);
       if (total > limit) {
         throw new ProtocolError(
@@ -221,6 +233,6 @@ export class FrameReader {
       for (let k = 0; k < 4; k++) mask[k] = queue.byteAt(2 + extraLength + k);
     }
     queue.skip(headerLength);
-    return { fin, rsv1, opcode, headerLength, payloadLength, mask };
+    return { fin, rsv1, opcode, payloadLength, mask };
   }
 }
