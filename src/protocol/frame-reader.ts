@@ -1,5 +1,4 @@
 import { ByteQueue } from './byte-queue.js';
-import { CloseCode } from './close-codes.js';
 import { applyMask } from './masking.js';
 import { isControlOpcode, isKnownOpcode, Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
@@ -172,28 +171,28 @@ export class FrameReader {
 
     const rsv1 = (b0 & 0x40) !== 0;
     if ((b0 & 0x30) !== 0 || (rsv1 && !this.options.allowRsv1)) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'Reserved bits set without a negotiated extension');
+      throw new ProtocolError('ERR_WS_RESERVED_BITS', 'Reserved bits set without a negotiated extension');
     }
     if (!isKnownOpcode(opcode)) {
-      throw new ProtocolError(CloseCode.ProtocolError, `Unknown opcode 0x${opcode.toString(16)}`);
+      throw new ProtocolError('ERR_WS_UNKNOWN_OPCODE', `Unknown opcode 0x${opcode.toString(16)}`);
     }
     // RFC 7692 6: RSV1 marks a whole message as compressed, so only its first frame carries it;
     // control frames are never compressed.
     if (rsv1 && isControlOpcode(opcode)) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a control frame');
+      throw new ProtocolError('ERR_WS_RSV1_ON_CONTROL_FRAME', 'RSV1 set on a control frame');
     }
     if (rsv1 && opcode === 0) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a continuation frame');
+      throw new ProtocolError('ERR_WS_RSV1_ON_CONTINUATION', 'RSV1 set on a continuation frame');
     }
     if (isControlOpcode(opcode)) {
-      if (!fin) throw new ProtocolError(CloseCode.ProtocolError, 'Fragmented control frame');
+      if (!fin) throw new ProtocolError('ERR_WS_FRAGMENTED_CONTROL_FRAME', 'Fragmented control frame');
       if (shortLength > 125) {
-        throw new ProtocolError(CloseCode.ProtocolError, 'Control frame payload longer than 125 bytes');
+        throw new ProtocolError('ERR_WS_CONTROL_FRAME_TOO_LONG', 'Control frame payload longer than 125 bytes');
       }
     }
     if (masked !== this.options.expectMasked) {
       throw new ProtocolError(
-        CloseCode.ProtocolError,
+        'ERR_WS_WRONG_MASKING',
         masked ? 'Masked frame from the server' : 'Unmasked frame from the client',
       );
     }
@@ -208,7 +207,7 @@ export class FrameReader {
     } else if (extraLength === 8) {
       const high = (queue.byteAt(2) * 2 ** 24) + (queue.byteAt(3) << 16) + (queue.byteAt(4) << 8) + queue.byteAt(5);
       if (high >= 2 ** 31) {
-        throw new ProtocolError(CloseCode.ProtocolError, 'Payload length with the most significant bit set');
+        throw new ProtocolError('ERR_WS_INVALID_LENGTH', 'Payload length with the most significant bit set');
       }
       const low = (queue.byteAt(6) * 2 ** 24) + (queue.byteAt(7) << 16) + (queue.byteAt(8) << 8) + queue.byteAt(9);
       // Beyond 2^53 the number is inexact, but any such length is far above every limit anyway.
@@ -221,7 +220,7 @@ export class FrameReader {
       const limit = this.options.maxPayload + (compressed ? compressedSlack(this.options.maxPayload) : 0);
       if (total > limit) {
         throw new ProtocolError(
-          CloseCode.MessageTooBig,
+          'ERR_WS_MESSAGE_TOO_BIG',
           `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload)`,
         );
       }

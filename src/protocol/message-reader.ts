@@ -1,4 +1,3 @@
-import { CloseCode } from './close-codes.js';
 import { parseCloseBody } from './close-frame.js';
 import { compressedSlack, FrameReader, type Frame, type MessageSoFar } from './frame-reader.js';
 import { MessageAssembler } from './message-assembler.js';
@@ -115,14 +114,14 @@ export class MessageReader implements MessageSoFar {
         return { type: 'close', ...parseCloseBody(frame.payload) };
       case Opcode.Continuation:
         if (this.fragmentedOpcode === -1) {
-          throw new ProtocolError(CloseCode.ProtocolError, 'Continuation frame without a message to continue');
+          throw new ProtocolError('ERR_WS_UNEXPECTED_CONTINUATION', 'Continuation frame without a message to continue');
         }
         this.append(frame);
         if (!frame.fin) return null;
         return this.finishFragmented();
       default: // Text or Binary
         if (this.fragmentedOpcode !== -1) {
-          throw new ProtocolError(CloseCode.ProtocolError, 'New data frame before the fragmented message ended');
+          throw new ProtocolError('ERR_WS_EXPECTED_CONTINUATION', 'New data frame before the fragmented message ended');
         }
         if (!frame.fin) {
           this.fragmentedOpcode = frame.opcode;
@@ -158,7 +157,7 @@ export class MessageReader implements MessageSoFar {
 export function decodeMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
   if (opcode === Opcode.Text) {
     const text = decodeUtf8(payload);
-    if (text === null) throw new ProtocolError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
+    if (text === null) throw new ProtocolError('ERR_WS_INVALID_UTF8', 'Text message is not valid UTF-8');
     return { type: 'text', data: text };
   }
   // A view into a socket chunk shares its ArrayBuffer with other bytes: copy it into its own.
