@@ -27,7 +27,7 @@ export interface ConnectionOptions {
 type WriteCallback = (error?: Error | null) => void;
 
 /** A frame waiting for the compressed data messages in front of it (frame null: still compressing). */
-interface Outgoing {
+interface QueuedFrame {
   frame: Buffer | null;
   callback: WriteCallback | undefined;
   /** Our Close frame. */
@@ -86,9 +86,7 @@ export class Connection implements ReadSink {
    * Close. Empty in the common case, when frames go straight to the socket. Pings and pongs never
    * wait here (control frames may go between data messages).
    */
-  private outgoing: Outgoing[] = [];
-  /** Bytes of messages given to send() and still being compressed. */
-  private compressingBytes = 0;
+  private outgoing: QueuedFrame[] = [];
   private handler: ConnectionHandler;
   private flowing = false;
   private draining = false;
@@ -183,9 +181,9 @@ export class Connection implements ReadSink {
     this.resume();
   }
 
-  /** Bytes handed to the socket and not yet written to the kernel, plus messages being compressed. */
-  private get unwrittenBytes(): number {
-    return this.socket.writableLength + this.compressingBytes;
+  /** Bytes handed to the socket and not yet written to the kernel, or messages still compressing. */
+  private get hasUnwritten(): boolean {
+    return this.socket.writableLength > 0 || this.outgoing.length > 0;
   }
 
   /**
@@ -237,17 +235,14 @@ export class Connection implements ReadSink {
     // Copied now: the caller may reuse its buffer as soon as send() returns, zlib reads it later.
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
-    const entry: Outgoing = { frame: null, callback };
+    const entry: QueuedFrame = { frame: null, callback };
     this.outgoing.push(entry);
-    this.compressingBytes += bytes.length;
     deflater.deflate(bytes).then(
       (payload) => {
-        this.compressingBytes -= bytes.length;
         entry.frame = this.protocol.compressedFrame(opcode, payload);
         this.flushOutgoing();
       },
       (error: Error) => {
-        this.compressingBytes -= bytes.length;
         if (!this.outgoing.includes(entry)) return; // already failed by fail() or the end
         this.outgoing.splice(this.outgoing.indexOf(entry), 1);
         callback(error);
@@ -458,7 +453,7 @@ export class Connection implements ReadSink {
       this.corked = false;
       this.socket.uncork();
     }
-    return this.unwrittenBytes > 0;
+    return this.hasUnwritten;
   }
 
   /** Something on our side broke the connection (our zlib): the protocol fails it (1011). */
@@ -533,7 +528,7 @@ export class Connection implements ReadSink {
   private onSocketError(error: Error): void {
     // After a complete closing handshake a reset changes nothing; before it, it is the cause.
     if (this.protocol.peerClose !== null && this.closeFlushed) return;
-    this.failure ??= socketFailure(error, this.unwrittenBytes > 0);
+    this.failure ??= socketFailure(error, this.hasUnwritten);
   }
 
   private onSocketClose(): void {
