@@ -124,6 +124,8 @@ function ipv6Bytes(ip: string): Buffer {
   const tail = right === null || right === '' ? [] : right.split(':');
   const groups = right === null ? head : [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
   const bytes = Buffer.alloc(16);
-  groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+  groups.forEach((group, i) => {
+    bytes.writeUInt16BE(parseInt(group, 16), i * 2);
+  });
   return bytes;
 }
