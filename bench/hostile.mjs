@@ -450,7 +450,7 @@ async function main() {
       for (const impl of impls) {
         const samples = [];
         let outcome = '';
-        let perPending = [];
+        const perPending = [];
         for (let run = 0; run < runs; run++) {
           const result = await runAttack(attack, impl, role);
           if (result === null) break;

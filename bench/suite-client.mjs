@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 const [peer, wsBase, rawPortText, workloadsJson] = process.argv.slice(2);
@@ -54,7 +54,7 @@ function wssPeer(load, mode, { pipefile = false } = {}) {
     return { wss, readable, writable };
   };
   return {
-    async s2c(url, size, count) {
+    async s2c(url, size, _count) {
       const { wss, readable } = await open(url);
       let received = 0;
       const started = now();
@@ -119,7 +119,7 @@ function wssPeer(load, mode, { pipefile = false } = {}) {
       await wss.closed;
       return latencies(samples);
     },
-    async pipefile(url, size, count) {
+    async pipefile(url, _size, _count) {
       if (!pipefile) return null;
       return fileSink(async (path) => {
         const { wss, readable } = await open(url);
@@ -324,7 +324,7 @@ function rawConnect(line, onBytes) {
 }
 
 const rawPeer = {
-  async s2c(url, size, count) {
+  async s2c(_url, size, count) {
     const frameLength = (size < 126 ? 2 : size < 65536 ? 4 : 10) + size;
     let bytes = 0;
     let started = 0;
@@ -335,7 +335,7 @@ const rawPeer = {
     socket.destroy();
     return { ms, received: Math.floor(bytes / frameLength) };
   },
-  async c2s(url, size, count) {
+  async c2s(_url, size, count) {
     const frameLength = (size < 126 ? 2 : size < 65536 ? 4 : 10) + 4 + size;
     // The bytes the WebSocket clients send (masked frames, mask 0), written in ~256 KiB writes.
     const perWrite = Math.max(1, Math.floor((256 * 1024) / frameLength));
@@ -356,7 +356,7 @@ const rawPeer = {
     socket.destroy();
     return { ms, ack: value.trim() };
   },
-  async echo(url, rounds) {
+  async echo(_url, rounds) {
     const payload = Buffer.from(payloadOf(ECHO_BYTES + 6)); // the bytes of one masked 32 B frame
     let expected = 0;
     let got = 0;
@@ -377,7 +377,7 @@ const rawPeer = {
     socket.destroy();
     return latencies(samples);
   },
-  async pipefile(url, size, count) {
+  async pipefile(_url, size, count) {
     return fileSink(async (path) => {
       const socket = net.connect({ host: '127.0.0.1', port: rawPort });
       await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });

@@ -78,7 +78,7 @@ function frameParser(wantPayload, onFrame) {
   let skip = 0;
   let collect = null; // { opcode, mask, parts, left }
   return (chunk) => {
-    let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
     pending = null;
     let i = 0;
     while (i < buf.length) {
@@ -223,7 +223,7 @@ function onRawConnection(socket) {
 
 if (process.send) {
   process.on('disconnect', () => process.exit(0));
-  const http = createServer((req, res) => { res.statusCode = 404; res.end(); });
+  const http = createServer((_req, res) => { res.statusCode = 404; res.end(); });
   http.on('upgrade', onUpgrade);
   http.listen(0, HOST);
   const raw = net.createServer(onRawConnection);

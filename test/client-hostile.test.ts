@@ -109,6 +109,8 @@ async function expectHandshakeFailure(
   const closedError = await rejection(ws.closed, 'closed');
   expectWebSocketError(openedError, message);
   expectWebSocketError(closedError, message, 1006);
+  // Programs tell failures apart by the stable code underneath, not by the message.
+  expect((closedError as { cause?: { code?: unknown } }).cause?.code).toMatch(/^ERR_WS_/);
 }
 
 const acceptLine = (conn: RawConnection): string => `Sec-WebSocket-Accept: ${acceptFor(conn.key)}`;
@@ -315,6 +317,8 @@ async function expectViolation(v: Violation): Promise<void> {
   expect(readError).toBe(closedError);
   const error = expectWebSocketError(closedError, v.message, 1006);
   expect(error.message).toContain(`close code ${v.code}`);
+  // The violation underneath: its stable code, and the close code it maps to.
+  expect(error.cause).toMatchObject({ code: expect.stringMatching(/^ERR_WS_/), closeCode: v.code });
   expect(await rejection(writer.closed, 'writer.closed')).toBe(closedError);
 
   // Wire side: the pongs owed, exactly one masked Close frame with the code, then the client leaves TCP.

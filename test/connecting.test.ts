@@ -91,6 +91,7 @@ describe('socketPath', () => {
     const error = await rejectionOf(new WebSocketStream('ws://x/', { socketPath: path }).opened);
     expect(error).toBeInstanceOf(WebSocketError);
     expect((error as Error).message).toMatch(/Connection failed: .*ENOENT/);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_CONNECTION_FAILED');
   });
 });
 
@@ -160,6 +161,7 @@ describe('createConnection', () => {
     };
     const error = await rejectionOf(new WebSocketStream('ws://slow/', { createConnection, handshakeTimeout: 100 }).opened);
     expect((error as Error).message).toMatch(/timed out after 100 ms/);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_HANDSHAKE_TIMEOUT');
     await delay(600);
     expect(late).not.toBeNull();
     expect(late!.destroyed).toBe(true);
@@ -229,6 +231,7 @@ describe('redirects', () => {
     const a = await redirectingServer();
     const error = await rejectionOf(new WebSocketStream(`${a.origin}${redirect(301, '/final')}`).opened);
     expect((error as Error).message).toMatch(/301.*redirects are not followed/);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_UNEXPECTED_RESPONSE');
     expect(a.seen).toHaveLength(1);
   });
 
@@ -263,6 +266,7 @@ describe('redirects', () => {
     const loop = await rejectionOf(new WebSocketStream(`${a.origin}${redirect(301, '/r/301/x')}`, { redirect: 'follow' }).opened);
     // /r/301/x redirects to "x", relative: /r/301/x again
     expect((loop as Error).message).toMatch(/Redirect loop/);
+    expect(((loop) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_REDIRECT');
     const chain = `${a.origin}${redirect(302, redirect(302, redirect(302, '/end')))}`;
     const tooMany = await rejectionOf(new WebSocketStream(chain, { redirect: 'follow', maxRedirects: 2 }).opened);
     expect((tooMany as Error).message).toBe('Too many redirects: more than 2 (maxRedirects)');

@@ -176,9 +176,7 @@ describe('FrameReader.payloadTarget (no I/O)', () => {
   const reader = () => new FrameReader({
     expectMasked: false,
     maxPayload: 64 * 1024 * 1024,
-    pendingMessageBytes: () => 0,
     allowRsv1: false,
-    pendingCompressed: () => false,
   });
 
   it('hands out the rest of the payload buffer, which becomes the frame payload itself', () => {

@@ -31,6 +31,16 @@ function runExample(name: string, ...args: string[]): Promise<{ stdout: string }
 }
 
 describe('examples/', () => {
+  it('error-codes.mjs tells a violation by its code', async () => {
+    const url = await startServer((ws) => {
+      ws.send('fine');
+      // A text frame holding the byte 0xFF: not UTF-8.
+      (ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.from([0x81, 0x01, 0xff]));
+    });
+    const { stdout } = await runExample('error-codes.mjs', url);
+    expect(stdout).toBe('message: fine\nthe peer sent invalid UTF-8; we closed with 1007\n');
+  });
+
   it('for-await.mjs echoes text and binary, then closes by leaving the loop', async () => {
     const url = await startServer((ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
     const { stdout } = await runExample('for-await.mjs', url);

@@ -7,7 +7,7 @@ import { serve, WebSocketError, WebSocketStream, type WebSocketStreamServer } fr
 import { acceptFor, startRawServer, type RawServer } from './helpers/raw-server.js';
 import { delay, handshakeRequest, RawClient, within } from './server-harness.js';
 
-let servers: Array<WebSocketStreamServer | RawServer> = [];
+const servers: Array<WebSocketStreamServer | RawServer> = [];
 let sockets: Socket[] = [];
 
 afterEach(async () => {

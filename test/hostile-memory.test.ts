@@ -15,8 +15,8 @@ const FRAGMENTS = 200_000;
 /** Pings in a ping flood (125 bytes each, about 19 MiB of pongs if each were answered). */
 const PINGS = 150_000;
 
-let rawServers: RawServer[] = [];
-let servers: WebSocketStreamServer[] = [];
+const rawServers: RawServer[] = [];
+const servers: WebSocketStreamServer[] = [];
 let rawClients: RawClient[] = [];
 let clients: WebSocketStream[] = [];
 

@@ -138,7 +138,7 @@ describe('subprotocols', () => {
   it('the server picks the second offered', async () => {
     const server = await startServer({ handleProtocols: (protocols) => [...protocols][1] ?? false });
     const offered: string[] = [];
-    server.wss.on('connection', (ws, request) => offered.push(String(request.headers['sec-websocket-protocol'])));
+    server.wss.on('connection', (_ws, request) => offered.push(String(request.headers['sec-websocket-protocol'])));
     const { protocol } = await open(server.url, { protocols: ['first', 'second', 'third'] });
     expect(protocol).toBe('second');
     expect(offered).toEqual(['first, second, third']);

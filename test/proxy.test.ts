@@ -167,6 +167,7 @@ describe.runIf(haveProgram(TINYPROXY))('HTTP CONNECT through tinyproxy', () => {
     const proxy = await startTinyproxy({ user: 'alice', password: 'right' });
     const error = await openingError(server.url, { proxy: proxy.url });
     expect(error.message).toMatch(/407.*wants credentials/);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_PROXY_AUTH');
   });
 
   it('an IPv6 target is asked for as [::1]:port', async () => {
@@ -230,6 +231,7 @@ describe.runIf(haveProgram(MICROSOCKS))('SOCKS5 through microsocks', () => {
     expect(wrong.message).not.toContain('nope');
     const none = await openingError(server.url, { proxy: proxy.url });
     expect(none.message).toMatch(/refused every SOCKS5 authentication method.*credentials/);
+    expect(((none) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_PROXY_AUTH');
     expect(server.paths).toEqual([]);
   });
 
@@ -331,6 +333,7 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
     const proxy = await startOwnProxy({ answer: () => 'HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n' });
     const error = await openingError(server.url, { proxy: proxy.url });
     expect(error.message).toMatch(/unexpected bytes after its answer/);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_PROXY_PROTOCOL');
   });
 
   it('an endless answer is cut at 16 KiB, not buffered', async () => {
@@ -349,6 +352,7 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
     const port = await closedPort();
     const error = await openingError('ws://127.0.0.1:1/', { proxy: `http://127.0.0.1:${port}` });
     expect(error.message).toMatch(new RegExp(`Could not reach proxy http://127.0.0.1:${port}: .*ECONNREFUSED`));
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_PROXY_UNREACHABLE');
   });
 
   it('handshakeTimeout covers a proxy that never answers, and the proxy connection is closed', async () => {
@@ -356,6 +360,7 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
     const started = performance.now();
     const error = await openingError('ws://127.0.0.1:1/', { proxy: proxy.url, handshakeTimeout: 300 }, 5_000);
     expect(error.message).toBe(`Opening handshake timed out after 300 ms (no answer yet from proxy ${proxy.url})`);
+    expect(((error) as { cause?: { code?: string } }).cause?.code).toBe('ERR_WS_HANDSHAKE_TIMEOUT');
     expect(performance.now() - started).toBeLessThan(3_000);
     expect(proxy.requests).toHaveLength(1);
   });

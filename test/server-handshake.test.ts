@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acceptWebSocketStream, WebSocketError, WebSocketStream, type AcceptOptions } from '../src/index.js';
+import { acceptWebSocketStream, WebSocketError, type WebSocketStream, type AcceptOptions } from '../src/index.js';
 import { checkUpgradeRequest } from '../src/server/request.js';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { clientFrame, handshakeRequest, RawClient, startServer, within, type TestServer } from './server-harness.js';

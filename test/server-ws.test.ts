@@ -3,7 +3,7 @@
 // server's read backpressure as ws sees it (its bufferedAmount grows while we do not read).
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { acceptWebSocketStream, WebSocketStream, type AcceptOptions } from '../src/index.js';
+import { acceptWebSocketStream, type WebSocketStream, type AcceptOptions } from '../src/index.js';
 import { delay, startServer, within, type TestServer } from './server-harness.js';
 
 let server: TestServer | undefined;

@@ -254,7 +254,9 @@ describe('messages', () => {
   it('keeps a leading byte order mark in text messages, short and long', async () => {
     const server = await startServer();
     const texts = ['\ufeffshort', `\ufeff${'long'.repeat(100)}`];
-    server.wss.on('connection', (peer) => texts.forEach((text) => peer.send(text)));
+    server.wss.on('connection', (peer) => {
+      for (const text of texts) peer.send(text);
+    });
     const { ws } = open(server.url);
     const seen: string[] = [];
     ws.onmessage = (event) => seen.push((event as MessageEvent).data as string);

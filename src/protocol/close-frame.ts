@@ -11,13 +11,13 @@ export interface CloseInfo {
 /** Reads the body of a received Close frame (RFC 6455 5.5.1), rejecting what the peer may not send. */
 export function parseCloseBody(body: Buffer): CloseInfo {
   if (body.length === 0) return { code: CloseCode.NoStatusReceived, reason: '' };
-  if (body.length === 1) throw new ProtocolError(CloseCode.ProtocolError, 'Close frame with a 1-byte body');
+  if (body.length === 1) throw new ProtocolError('ERR_WS_INVALID_CLOSE_BODY', 'Close frame with a 1-byte body');
   const code = body.readUInt16BE(0);
   if (!isValidWireCloseCode(code)) {
-    throw new ProtocolError(CloseCode.ProtocolError, `Invalid close code ${code}`);
+    throw new ProtocolError('ERR_WS_INVALID_CLOSE_CODE', `Invalid close code ${code}`);
   }
   const reason = decodeUtf8(body.subarray(2));
-  if (reason === null) throw new ProtocolError(CloseCode.InvalidPayload, 'Close reason is not valid UTF-8');
+  if (reason === null) throw new ProtocolError('ERR_WS_INVALID_UTF8', 'Close reason is not valid UTF-8');
   return { code, reason };
 }
 

@@ -1,3 +1,4 @@
+import { HandshakeError } from './handshake-error.js';
 /**
  * The Sec-WebSocket-Extensions header grammar (RFC 6455 9.1):
  *
@@ -21,7 +22,7 @@ export function parseExtensionHeader(value: string): ExtensionOffer[] {
   const offers: ExtensionOffer[] = [];
   let i = 0;
   const fail = (what: string): never => {
-    throw new Error(`Invalid Sec-WebSocket-Extensions header ${JSON.stringify(value)}: ${what} at position ${i}`);
+    throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Invalid Sec-WebSocket-Extensions header ${JSON.stringify(value)}: ${what} at position ${i}`);
   };
   const skipSpace = (): void => {
     while (i < value.length && (value[i] === ' ' || value[i] === '\t')) i++;

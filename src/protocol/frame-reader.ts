@@ -1,5 +1,4 @@
 import { ByteQueue } from './byte-queue.js';
-import { CloseCode } from './close-codes.js';
 import { applyMask } from './masking.js';
 import { isControlOpcode, isKnownOpcode, Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
@@ -20,13 +19,23 @@ export interface FrameReaderOptions {
   expectMasked: boolean;
   /** Largest payload a data message may reach; larger fails with 1009. */
   maxPayload: number;
-  /** Bytes of the data message assembled so far, so the limit applies across fragments. */
-  pendingMessageBytes: () => number;
   /** permessage-deflate was agreed: RSV1 may mark the first frame of a data message. */
   allowRsv1: boolean;
-  /** The fragmented message in progress is compressed (its wire size gets deflate's slack). */
-  pendingCompressed: () => boolean;
 }
+
+/**
+ * What the message in progress already holds, passed into every next() so that the size limit
+ * applies across fragments as soon as a header is read (the frame parser asks nobody).
+ */
+export interface MessageSoFar {
+  /** Bytes of the fragmented data message assembled so far (0 between messages). */
+  assembledBytes: number;
+  /** That message is compressed: its wire size gets deflate's slack. */
+  assembledCompressed: boolean;
+}
+
+/** Between messages: nothing assembled. */
+export const NO_MESSAGE: MessageSoFar = { assembledBytes: 0, assembledCompressed: false };
 
 /**
  * Deflate can expand incompressible data (stored blocks: 5 bytes per 64 KiB, plus a final block),
@@ -41,7 +50,6 @@ interface Header {
   fin: boolean;
   rsv1: boolean;
   opcode: number;
-  headerLength: number;
   payloadLength: number;
   mask: Uint8Array | null;
 }
@@ -82,7 +90,7 @@ export class FrameReader {
     this.direct = null;
   }
 
-  /** Bytes received and not yet returned as frames. */
+  /** Bytes received and not yet returned as frames (the property tests check none are left). */
   get bufferedBytes(): number {
     return this.queue.length + (this.direct?.filled ?? 0);
   }
@@ -121,10 +129,13 @@ export class FrameReader {
     direct.filled += n;
   }
 
-  /** The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation. */
-  next(): Frame | null {
+  /**
+   * The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation;
+   * `soFar` is what the data message in progress holds, for the size limit.
+   */
+  next(soFar: MessageSoFar = NO_MESSAGE): Frame | null {
     if (this.direct !== null) return this.nextDirect();
-    const header = this.header ?? this.readHeader();
+    const header = this.header ?? this.readHeader(soFar);
     if (header === null) return null;
     this.header = header;
     if (this.queue.length < header.payloadLength) return null;
@@ -148,7 +159,7 @@ export class FrameReader {
     return { fin: true, opcode: header.opcode, payload, owned: true, rsv1: false };
   }
 
-  private readHeader(): Header | null {
+  private readHeader(soFar: MessageSoFar): Header | null {
     const queue = this.queue;
     if (queue.length < 2) return null;
     const b0 = queue.byteAt(0);
@@ -160,28 +171,28 @@ export class FrameReader {
 
     const rsv1 = (b0 & 0x40) !== 0;
     if ((b0 & 0x30) !== 0 || (rsv1 && !this.options.allowRsv1)) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'Reserved bits set without a negotiated extension');
+      throw new ProtocolError('ERR_WS_RESERVED_BITS', 'Reserved bits set without a negotiated extension');
     }
     if (!isKnownOpcode(opcode)) {
-      throw new ProtocolError(CloseCode.ProtocolError, `Unknown opcode 0x${opcode.toString(16)}`);
+      throw new ProtocolError('ERR_WS_UNKNOWN_OPCODE', `Unknown opcode 0x${opcode.toString(16)}`);
     }
     // RFC 7692 6: RSV1 marks a whole message as compressed, so only its first frame carries it;
     // control frames are never compressed.
     if (rsv1 && isControlOpcode(opcode)) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a control frame');
+      throw new ProtocolError('ERR_WS_RSV1_ON_CONTROL_FRAME', 'RSV1 set on a control frame');
     }
     if (rsv1 && opcode === 0) {
-      throw new ProtocolError(CloseCode.ProtocolError, 'RSV1 set on a continuation frame');
+      throw new ProtocolError('ERR_WS_RSV1_ON_CONTINUATION', 'RSV1 set on a continuation frame');
     }
     if (isControlOpcode(opcode)) {
-      if (!fin) throw new ProtocolError(CloseCode.ProtocolError, 'Fragmented control frame');
+      if (!fin) throw new ProtocolError('ERR_WS_FRAGMENTED_CONTROL_FRAME', 'Fragmented control frame');
       if (shortLength > 125) {
-        throw new ProtocolError(CloseCode.ProtocolError, 'Control frame payload longer than 125 bytes');
+        throw new ProtocolError('ERR_WS_CONTROL_FRAME_TOO_LONG', 'Control frame payload longer than 125 bytes');
       }
     }
     if (masked !== this.options.expectMasked) {
       throw new ProtocolError(
-        CloseCode.ProtocolError,
+        'ERR_WS_WRONG_MASKING',
         masked ? 'Masked frame from the server' : 'Unmasked frame from the client',
       );
     }
@@ -196,7 +207,7 @@ export class FrameReader {
     } else if (extraLength === 8) {
       const high = (queue.byteAt(2) * 2 ** 24) + (queue.byteAt(3) << 16) + (queue.byteAt(4) << 8) + queue.byteAt(5);
       if (high >= 2 ** 31) {
-        throw new ProtocolError(CloseCode.ProtocolError, 'Payload length with the most significant bit set');
+        throw new ProtocolError('ERR_WS_INVALID_LENGTH', 'Payload length with the most significant bit set');
       }
       const low = (queue.byteAt(6) * 2 ** 24) + (queue.byteAt(7) << 16) + (queue.byteAt(8) << 8) + queue.byteAt(9);
       // Beyond 2^53 the number is inexact, but any such length is far above every limit anyway.
@@ -204,12 +215,12 @@ export class FrameReader {
     }
 
     if (!isControlOpcode(opcode)) {
-      const total = this.options.pendingMessageBytes() + payloadLength;
-      const compressed = rsv1 || (opcode === 0 && this.options.pendingCompressed());
+      const total = soFar.assembledBytes + payloadLength;
+      const compressed = rsv1 || (opcode === 0 && soFar.assembledCompressed);
       const limit = this.options.maxPayload + (compressed ? compressedSlack(this.options.maxPayload) : 0);
       if (total > limit) {
         throw new ProtocolError(
-          CloseCode.MessageTooBig,
+          'ERR_WS_MESSAGE_TOO_BIG',
           `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload)`,
         );
       }
@@ -221,6 +232,6 @@ export class FrameReader {
       for (let k = 0; k < 4; k++) mask[k] = queue.byteAt(2 + extraLength + k);
     }
     queue.skip(headerLength);
-    return { fin, rsv1, opcode, headerLength, payloadLength, mask };
+    return { fin, rsv1, opcode, payloadLength, mask };
   }
 }

@@ -1,3 +1,4 @@
+import { HandshakeError } from './handshake-error.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { acceptServerAnswer, type ClientDeflateOffer, type DeflateParams } from './permessage-deflate.js';
 
@@ -106,19 +107,19 @@ export function validateHandshakeResponse(
   const { statusCode, statusMessage, headers } = response;
   if (statusCode !== 101) {
     const kind = statusCode >= 300 && statusCode < 400 ? ' (redirects are not followed)' : '';
-    throw new Error(`Unexpected server response: ${statusCode} ${statusMessage}${kind}`.trim());
+    throw new HandshakeError('ERR_WS_UNEXPECTED_RESPONSE', `Unexpected server response: ${statusCode} ${statusMessage}${kind}`.trim());
   }
   const upgrade = headerValue(headers, 'upgrade');
   if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
-    throw new Error(`Invalid Upgrade header in the handshake response: ${JSON.stringify(upgrade ?? null)}`);
+    throw new HandshakeError('ERR_WS_INVALID_UPGRADE_HEADER', `Invalid Upgrade header in the handshake response: ${JSON.stringify(upgrade ?? null)}`);
   }
   const connection = headerValue(headers, 'connection');
   if (connection === undefined || !splitHeaderList(connection.toLowerCase()).includes('upgrade')) {
-    throw new Error(`Invalid Connection header in the handshake response: ${JSON.stringify(connection ?? null)}`);
+    throw new HandshakeError('ERR_WS_INVALID_CONNECTION_HEADER', `Invalid Connection header in the handshake response: ${JSON.stringify(connection ?? null)}`);
   }
   const accept = headerValue(headers, 'sec-websocket-accept');
   if (accept !== computeAccept(key)) {
-    throw new Error(`Invalid Sec-WebSocket-Accept header in the handshake response: ${JSON.stringify(accept ?? null)}`);
+    throw new HandshakeError('ERR_WS_INVALID_ACCEPT', `Invalid Sec-WebSocket-Accept header in the handshake response: ${JSON.stringify(accept ?? null)}`);
   }
   const extensions = headerValue(headers, 'sec-websocket-extensions');
   // Only permessage-deflate can be offered; anything else named here was not requested.
@@ -126,10 +127,10 @@ export function validateHandshakeResponse(
   const protocol = headerValue(headers, 'sec-websocket-protocol');
   if (protocol !== undefined) {
     if (offeredProtocols.length === 0) {
-      throw new Error(`Server selected subprotocol "${protocol}" but none was offered`);
+      throw new HandshakeError('ERR_WS_UNOFFERED_SUBPROTOCOL', `Server selected subprotocol "${protocol}" but none was offered`);
     }
     if (!offeredProtocols.includes(protocol)) {
-      throw new Error(`Server selected subprotocol "${protocol}", which was not offered`);
+      throw new HandshakeError('ERR_WS_UNOFFERED_SUBPROTOCOL', `Server selected subprotocol "${protocol}", which was not offered`);
     }
   }
   return { protocol: protocol ?? '', extensions: deflate === null ? '' : extensions!.trim(), deflate };

@@ -1,6 +1,5 @@
-import { CloseCode } from './close-codes.js';
 import { parseCloseBody } from './close-frame.js';
-import { compressedSlack, FrameReader, type Frame, type FrameReaderOptions } from './frame-reader.js';
+import { compressedSlack, FrameReader, type Frame, type MessageSoFar } from './frame-reader.js';
 import { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
@@ -31,10 +30,8 @@ export interface MessageReaderOptions {
  * them, validates UTF-8 and close bodies. Binary messages come out as a Uint8Array that owns an
  * ArrayBuffer of exactly its length.
  */
-export class MessageReader implements FrameReaderOptions {
-  readonly expectMasked: boolean;
-  readonly maxPayload: number;
-  readonly allowRsv1: boolean;
+export class MessageReader implements MessageSoFar {
+  private readonly maxPayload: number;
   private readonly frames: FrameReader;
   /** Opcode of the fragmented message in progress, or -1. */
   private fragmentedOpcode = -1;
@@ -44,18 +41,21 @@ export class MessageReader implements FrameReaderOptions {
   private fragmentedCompressed = false;
 
   constructor(options: MessageReaderOptions) {
-    this.expectMasked = options.expectMasked;
     this.maxPayload = options.maxPayload;
-    this.allowRsv1 = options.deflate === true;
-    // This reader is its FrameReader's options: an object and two closures less per connection.
-    this.frames = new FrameReader(this);
+    this.frames = new FrameReader({
+      expectMasked: options.expectMasked,
+      maxPayload: options.maxPayload,
+      allowRsv1: options.deflate === true,
+    });
   }
 
-  pendingMessageBytes(): number {
+  /** MessageSoFar, handed to the frame parser with every next(): bytes of the message in progress. */
+  get assembledBytes(): number {
     return this.assembled.length;
   }
 
-  pendingCompressed(): boolean {
+  /** MessageSoFar: the message in progress is compressed. */
+  get assembledCompressed(): boolean {
     return this.fragmentedCompressed;
   }
 
@@ -75,6 +75,7 @@ export class MessageReader implements FrameReaderOptions {
     this.fragmentedCompressed = false;
   }
 
+  /** Bytes received and not yet returned as events (the property tests check none are left). */
   get bufferedBytes(): number {
     return this.frames.bufferedBytes + this.assembled.length;
   }
@@ -96,7 +97,7 @@ export class MessageReader implements FrameReaderOptions {
   /** The next event, or null until more bytes arrive. Throws ProtocolError on a violation. */
   next(): ReceivedEvent | null {
     for (;;) {
-      const frame = this.frames.next();
+      const frame = this.frames.next(this);
       if (frame === null) return null;
       const event = this.handle(frame);
       if (event !== null) return event;
@@ -113,14 +114,14 @@ export class MessageReader implements FrameReaderOptions {
         return { type: 'close', ...parseCloseBody(frame.payload) };
       case Opcode.Continuation:
         if (this.fragmentedOpcode === -1) {
-          throw new ProtocolError(CloseCode.ProtocolError, 'Continuation frame without a message to continue');
+          throw new ProtocolError('ERR_WS_UNEXPECTED_CONTINUATION', 'Continuation frame without a message to continue');
         }
         this.append(frame);
         if (!frame.fin) return null;
         return this.finishFragmented();
       default: // Text or Binary
         if (this.fragmentedOpcode !== -1) {
-          throw new ProtocolError(CloseCode.ProtocolError, 'New data frame before the fragmented message ended');
+          throw new ProtocolError('ERR_WS_EXPECTED_CONTINUATION', 'New data frame before the fragmented message ended');
         }
         if (!frame.fin) {
           this.fragmentedOpcode = frame.opcode;
@@ -156,7 +157,7 @@ export class MessageReader implements FrameReaderOptions {
 export function decodeMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
   if (opcode === Opcode.Text) {
     const text = decodeUtf8(payload);
-    if (text === null) throw new ProtocolError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
+    if (text === null) throw new ProtocolError('ERR_WS_INVALID_UTF8', 'Text message is not valid UTF-8');
     return { type: 'text', data: text };
   }
   // A view into a socket chunk shares its ArrayBuffer with other bytes: copy it into its own.

@@ -1,3 +1,4 @@
+import { HandshakeError } from './handshake-error.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
 
 /**
@@ -98,12 +99,12 @@ function readParams(offer: ExtensionOffer, who: string): ParsedParams {
   };
   for (const [name, value] of offer.params) {
     const lower = name.toLowerCase();
-    if (seen.has(lower)) throw new Error(`${who} repeated the permessage-deflate parameter ${name}`);
+    if (seen.has(lower)) throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `${who} repeated the permessage-deflate parameter ${name}`);
     seen.add(lower);
     switch (lower) {
       case 'server_no_context_takeover':
       case 'client_no_context_takeover':
-        if (value !== true) throw new Error(`${who} gave the permessage-deflate parameter ${name} a value (${JSON.stringify(value)}); it takes none`);
+        if (value !== true) throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `${who} gave the permessage-deflate parameter ${name} a value (${JSON.stringify(value)}); it takes none`);
         if (lower === 'server_no_context_takeover') parsed.serverNoContextTakeover = true;
         else parsed.clientNoContextTakeover = true;
         break;
@@ -114,16 +115,16 @@ function readParams(offer: ExtensionOffer, who: string): ParsedParams {
         parsed.clientMaxWindowBits = value === true ? true : windowBits(name, value, who);
         break;
       default:
-        throw new Error(`${who} sent the unknown permessage-deflate parameter ${name}`);
+        throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `${who} sent the unknown permessage-deflate parameter ${name}`);
     }
   }
   return parsed;
 }
 
 function windowBits(name: string, value: string | true, who: string): number {
-  if (value === true) throw new Error(`${who} sent the permessage-deflate parameter ${name} without a value`);
+  if (value === true) throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `${who} sent the permessage-deflate parameter ${name} without a value`);
   if (!/^[0-9]{1,2}$/.test(value) || Number(value) < 8 || Number(value) > 15) {
-    throw new Error(`${who} sent the permessage-deflate parameter ${name}=${value}; it must be an integer from 8 to 15`);
+    throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `${who} sent the permessage-deflate parameter ${name}=${value}; it must be an integer from 8 to 15`);
   }
   return Number(value);
 }
@@ -138,33 +139,33 @@ export function acceptServerAnswer(header: string | undefined, offer: ClientDefl
   const elements = parseExtensionHeader(header);
   for (const element of elements) {
     if (element.name.toLowerCase() !== EXTENSION_NAME || offer === null) {
-      throw new Error(`Server named an extension that was not offered: ${element.name} (in ${JSON.stringify(header)})`);
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server named an extension that was not offered: ${element.name} (in ${JSON.stringify(header)})`);
     }
   }
-  if (elements.length > 1) throw new Error(`Server accepted permessage-deflate more than once: ${JSON.stringify(header)}`);
+  if (elements.length > 1) throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server accepted permessage-deflate more than once: ${JSON.stringify(header)}`);
   const params = readParams(elements[0]!, 'Server');
   const o = offer!;
   if (o.serverNoContextTakeover && !params.serverNoContextTakeover) {
-    throw new Error('Server did not accept server_no_context_takeover, which the offer required');
+    throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', 'Server did not accept server_no_context_takeover, which the offer required');
   }
   if (o.serverMaxWindowBits !== undefined) {
     if (params.serverMaxWindowBits === undefined) {
-      throw new Error(`Server did not answer server_max_window_bits, which the offer limited to ${o.serverMaxWindowBits}`);
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server did not answer server_max_window_bits, which the offer limited to ${o.serverMaxWindowBits}`);
     }
     if (params.serverMaxWindowBits > o.serverMaxWindowBits) {
-      throw new Error(`Server answered server_max_window_bits=${params.serverMaxWindowBits}, above the ${o.serverMaxWindowBits} offered`);
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server answered server_max_window_bits=${params.serverMaxWindowBits}, above the ${o.serverMaxWindowBits} offered`);
     }
   }
   let clientBits = 15;
   if (params.clientMaxWindowBits !== undefined) {
     if (params.clientMaxWindowBits === true) {
-      throw new Error('Server sent client_max_window_bits without a value');
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', 'Server sent client_max_window_bits without a value');
     }
     if (o.clientMaxWindowBits === false) {
-      throw new Error('Server sent client_max_window_bits, which the offer did not include');
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', 'Server sent client_max_window_bits, which the offer did not include');
     }
     if (typeof o.clientMaxWindowBits === 'number' && params.clientMaxWindowBits > o.clientMaxWindowBits) {
-      throw new Error(`Server answered client_max_window_bits=${params.clientMaxWindowBits}, above the ${o.clientMaxWindowBits} offered`);
+      throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server answered client_max_window_bits=${params.clientMaxWindowBits}, above the ${o.clientMaxWindowBits} offered`);
     }
     clientBits = params.clientMaxWindowBits;
   } else if (typeof o.clientMaxWindowBits === 'number') {
@@ -172,7 +173,7 @@ export function acceptServerAnswer(header: string | undefined, offer: ClientDefl
     clientBits = o.clientMaxWindowBits;
   }
   if (clientBits < MIN_OWN_WINDOW_BITS) {
-    throw new Error(`Server asked for client_max_window_bits=${clientBits}; zlib cannot compress with a window under ${MIN_OWN_WINDOW_BITS} bits`);
+    throw new HandshakeError('ERR_WS_EXTENSION_NEGOTIATION', `Server asked for client_max_window_bits=${clientBits}; zlib cannot compress with a window under ${MIN_OWN_WINDOW_BITS} bits`);
   }
   return {
     serverNoContextTakeover: params.serverNoContextTakeover,

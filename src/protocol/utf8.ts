@@ -15,11 +15,3 @@ export function decodeUtf8(bytes: Buffer): string | null {
     return null;
   }
 }
-
-const encoder = new TextEncoder();
-
-export { utf8ByteLength } from './utf8-length.js';
-
-export function encodeUtf8(text: string): Uint8Array {
-  return encoder.encode(text);
-}

@@ -37,9 +37,13 @@ export class WebSocketError extends DOMException {
     return this.#reason;
   }
 
-  /** @internal An error with any close code, for the library's own reports; `cause` as Error's. */
+  /**
+   * @internal An error with any close code, for the library's own reports. `cause`: the error
+   * underneath (a ProtocolError, HandshakeError... whose `code` is its stable identity).
+   */
   static create(message: string, closeCode: number | null, reason = '', cause?: unknown): WebSocketError {
     const error = new WebSocketError(message, { closeCode: closeCode ?? undefined, reason, [internal]: true } as WebSocketCloseInfo);
+    // As Error's own `cause`: non-enumerable, so inspection and equality see what they saw before.
     if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
     return error;
   }

@@ -141,7 +141,7 @@ export class WebSocketStream {
       (error: unknown) => {
         // The application's signal: both promises reject with its reason, as the draft says.
         if (signal?.aborted && error === signal.reason) this.#fail(error);
-        else this.#failHandshake((error as Error).message);
+        else this.#failHandshake((error as Error).message, error);
       },
     );
   }
@@ -356,7 +356,7 @@ export class WebSocketStream {
       this.#resolveClosed({ closeCode: end.code, reason: end.reason });
       return;
     }
-    const error = WebSocketError.create(describeFailure(end.error), end.code, end.reason);
+    const error = WebSocketError.create(describeFailure(end.error), end.code, end.reason, end.error ?? undefined);
     if (!this.#readableDone) {
       this.#readableDone = true;
       this.#readableController?.error(error);
@@ -384,8 +384,8 @@ export class WebSocketStream {
    * closeCode is null (there was no connection to close) and `closed` with one whose closeCode is
    * 1006. Both messages say what failed.
    */
-  #failHandshake(message: string): void {
-    this.#fail(WebSocketError.create(message, null), WebSocketError.create(message, CloseCode.Abnormal));
+  #failHandshake(message: string, cause?: unknown): void {
+    this.#fail(WebSocketError.create(message, null, '', cause), WebSocketError.create(message, CloseCode.Abnormal, '', cause));
   }
 
   /** The connection failed before it opened: both promises reject (with the same reason by default). */

@@ -1,5 +1,5 @@
 import { openClientSocket, type ClientHandshakeOptions, type OpenedSocket } from './client-handshake.js';
-import { HandshakeError } from './handshake-error.js';
+import { HandshakeError } from '../protocol/handshake-error.js';
 import { openTransport, type ClientRoute, type ClientTlsOptions, type TransportProgress } from './open-transport.js';
 import { basicCredentials, ProxyError } from './proxy-url.js';
 
@@ -33,14 +33,14 @@ export async function connectClient(url: URL, options: ClientConnectOptions, sig
     } catch (error) {
       // The handshake's own failure (its timeout) while a proxy had not answered yet: say so.
       if (error instanceof HandshakeError && !(error instanceof ProxyError) && progress.waitingForProxy !== null) {
-        throw new HandshakeError(`${error.message} (no answer yet from proxy ${progress.waitingForProxy})`);
+        throw new HandshakeError(error.code, `${error.message} (no answer yet from proxy ${progress.waitingForProxy})`, null, { cause: error.cause });
       }
       if (!(error instanceof HandshakeError) || error.location === null || options.route.redirect !== 'follow') throw error;
       if (redirects >= options.route.maxRedirects) {
-        throw new HandshakeError(`Too many redirects: more than ${options.route.maxRedirects} (maxRedirects)`);
+        throw new HandshakeError('ERR_WS_REDIRECT', `Too many redirects: more than ${options.route.maxRedirects} (maxRedirects)`);
       }
       const next = redirectTarget(target, error.location);
-      if (visited.has(next.href)) throw new HandshakeError(`Redirect loop: ${target.href} sent us back to ${next.href}`);
+      if (visited.has(next.href)) throw new HandshakeError('ERR_WS_REDIRECT', `Redirect loop: ${target.href} sent us back to ${next.href}`);
       visited.add(next.href);
       // Credentials meant for one origin never go to another (RFC 9110 15.4, as fetch does).
       if (next.origin !== target.origin) {
@@ -70,12 +70,12 @@ function redirectTarget(from: URL, location: string): URL {
   try {
     next = new URL(location, from);
   } catch {
-    throw new HandshakeError(`The server redirected to an invalid URL: ${JSON.stringify(location)}`);
+    throw new HandshakeError('ERR_WS_REDIRECT', `The server redirected to an invalid URL: ${JSON.stringify(location)}`);
   }
   if (next.protocol === 'http:') next.protocol = 'ws:';
   else if (next.protocol === 'https:') next.protocol = 'wss:';
   if (next.protocol !== 'ws:' && next.protocol !== 'wss:') {
-    throw new HandshakeError(`The server redirected to ${next.href}, which is not a WebSocket URL`);
+    throw new HandshakeError('ERR_WS_REDIRECT', `The server redirected to ${next.href}, which is not a WebSocket URL`);
   }
   next.hash = '';
   return next;

@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import type { Socket } from 'node:net';
 import { generateKey, validateHandshakeResponse } from '../protocol/handshake.js';
 import { formatOffer, type ClientDeflateOffer, type DeflateParams, type DeflateTuning } from '../protocol/permessage-deflate.js';
-import { HandshakeError } from './handshake-error.js';
+import { HandshakeError, type HandshakeErrorCode } from '../protocol/handshake-error.js';
 import type { Transport } from './open-transport.js';
 import type { SocketReads } from './socket-reads.js';
 
@@ -92,13 +92,13 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
     };
 
     const timer = setTimeout(() => {
-      finish(new HandshakeError(`Opening handshake timed out after ${options.handshakeTimeout} ms`));
+      finish(new HandshakeError('ERR_WS_HANDSHAKE_TIMEOUT', `Opening handshake timed out after ${options.handshakeTimeout} ms`));
     }, options.handshakeTimeout);
     const onAbort = (): void => finish(options.signal!.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
     req.on('error', (error) => {
-      finish(error instanceof HandshakeError ? error : new HandshakeError(`Connection failed: ${error.message}`));
+      finish(error instanceof HandshakeError ? error : new HandshakeError('ERR_WS_CONNECTION_FAILED', `Connection failed: ${error.message}`, null, { cause: error }));
     });
     req.on('response', (res: IncomingMessage) => {
       res.resume(); // discard the body
@@ -106,6 +106,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
       // upgrade"; a 101 lacking either lands here. Run the full check so that the message names the
       // missing header (and marks redirects) instead of a bare "Unexpected server response: 101".
       let message = `Unexpected server response: ${res.statusCode} ${res.statusMessage ?? ''}`.trim();
+      let code: HandshakeErrorCode = 'ERR_WS_UNEXPECTED_RESPONSE';
       try {
         validateHandshakeResponse(
           { statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers },
@@ -115,9 +116,10 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
         );
       } catch (error) {
         message = (error as Error).message;
+        if (error instanceof HandshakeError) code = error.code;
       }
       const location = REDIRECTS.has(res.statusCode ?? 0) ? res.headers.location ?? null : null;
-      finish(new HandshakeError(message, location));
+      finish(new HandshakeError(code, message, location));
     });
     req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
       // Stop the socket before a single frame byte is read: reading starts with the readable's demand.
@@ -137,7 +139,7 @@ export function openClientSocket(url: URL, options: ClientHandshakeOptions): Pro
         finish(null, { socket, head, protocol, extensions, deflate: negotiated, reads });
       } catch (error) {
         socket.destroy();
-        finish(new HandshakeError((error as Error).message));
+        finish(error instanceof HandshakeError ? error : new HandshakeError('ERR_WS_CONNECTION_FAILED', (error as Error).message, null, { cause: error }));
       }
     });
     req.end();

@@ -1,16 +1,18 @@
 import type { Socket } from 'node:net';
-import { CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
-import { encodeCloseBody } from '../protocol/close-frame.js';
-import { encodeFrame, encodeTextFrame } from '../protocol/frame-writer.js';
-import { decodeMessage, MessageReader, type ReceivedEvent } from '../protocol/message-reader.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { Opcode } from '../protocol/opcodes.js';
 import type { DeflateParams, DeflateTuning } from '../protocol/permessage-deflate.js';
-import { ProtocolError } from '../protocol/protocol-error.js';
+import {
+  deflateWindows,
+  ProtocolConnection,
+  type ProtocolEvent,
+  type Role,
+} from '../protocol/protocol-connection.js';
 import { MessageDeflater, MessageInflater } from './deflate.js';
 import { PeerClosedWhileSending, socketFailure, uncleanEnd } from './end-errors.js';
 import { DIRECT_READ_MIN, type ReadSink, type SocketReads } from './socket-reads.js';
 
-export type Role = 'client' | 'server';
+export type { Role };
 
 export interface ConnectionOptions {
   role: Role;
@@ -25,7 +27,7 @@ export interface ConnectionOptions {
 type WriteCallback = (error?: Error | null) => void;
 
 /** A frame waiting for the compressed data messages in front of it (frame null: still compressing). */
-interface Outgoing {
+interface QueuedFrame {
   frame: Buffer | null;
   callback: WriteCallback | undefined;
   /** Our Close frame. */
@@ -67,13 +69,14 @@ export interface ConnectionHandler {
 }
 
 /**
- * One WebSocket connection over an open socket, after the opening handshake: socket bytes go to
- * the MessageReader, messages go to the handler, and reading happens only while the handler has
- * demand. The socket stays paused until resume() is called.
+ * One WebSocket connection over an open socket, after the opening handshake: the I/O around a
+ * ProtocolConnection, which decides everything the protocol says. Socket bytes go to the
+ * protocol, its messages go to the handler, and reading happens only while the handler has
+ * demand; the frames it returns go to the socket, corked per tick. Timers (the close timeout) and
+ * zlib live here too. The socket stays paused until resume() is called.
  */
 export class Connection implements ReadSink {
-  private readonly reader: MessageReader;
-  private readonly mask: boolean;
+  private readonly protocol: ProtocolConnection;
   private readonly inflater: MessageInflater | null = null;
   private readonly deflater: MessageDeflater | null = null;
   /** A compressed message is being inflated: parsing waits for it, so that order is kept. */
@@ -83,20 +86,16 @@ export class Connection implements ReadSink {
    * Close. Empty in the common case, when frames go straight to the socket. Pings and pongs never
    * wait here (control frames may go between data messages).
    */
-  private outgoing: Outgoing[] = [];
-  /** Bytes of messages given to send() and still being compressed. */
-  private compressingBytes = 0;
+  private outgoing: QueuedFrame[] = [];
   private handler: ConnectionHandler;
   private flowing = false;
   private draining = false;
   /** Data messages are dropped instead of delivered (nobody will read them any more). */
   private discarding = false;
-  /** No more frames are parsed: the peer closed, or broke the protocol. */
-  private inputDone = false;
   private corked = false;
-  private closeSent = false;
+  /** Our Close frame reached the kernel. */
   private closeFlushed = false;
-  private peerClose: { code: number; reason: string } | null = null;
+  /** Why the connection ends uncleanly: a violation, a socket error, a timeout. First one wins. */
   private failure: Error | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private ended = false;
@@ -126,31 +125,21 @@ export class Connection implements ReadSink {
     handler: ConnectionHandler,
   ) {
     this.handler = handler;
-    this.mask = options.role === 'client';
-    this.reader = new MessageReader({
-      expectMasked: options.role === 'server',
+    this.protocol = new ProtocolConnection({
+      role: options.role,
       maxPayload: options.maxPayload,
       deflate: options.deflate !== null,
     });
     if (options.deflate !== null) {
       const { params, tuning } = options.deflate;
-      const client = options.role === 'client';
-      this.inflater = new MessageInflater({
-        windowBits: client ? params.serverMaxWindowBits : params.clientMaxWindowBits,
-        noContextTakeover: client ? params.serverNoContextTakeover : params.clientNoContextTakeover,
-        maxPayload: options.maxPayload,
-      });
-      this.deflater = new MessageDeflater({
-        windowBits: client ? params.clientMaxWindowBits : params.serverMaxWindowBits,
-        noContextTakeover: client ? params.clientNoContextTakeover : params.serverNoContextTakeover,
-        level: tuning.level,
-        memLevel: tuning.memLevel,
-      });
+      const windows = deflateWindows(options.role, params);
+      this.inflater = new MessageInflater({ ...windows.inflate, maxPayload: options.maxPayload });
+      this.deflater = new MessageDeflater({ ...windows.deflate, level: tuning.level, memLevel: tuning.memLevel });
     }
     // Optional: an application's stream (createConnection) need not be a TCP socket.
     socket.setNoDelay?.(true);
     socket.setTimeout?.(0);
-    if (head.length > 0) this.reader.push(head);
+    if (head.length > 0) this.protocol.receive(head);
     (socket as OwnedSocket)[kConnection] = this;
     if (reads === null) {
       socket.on('data', onSocketData);
@@ -183,7 +172,7 @@ export class Connection implements ReadSink {
   resume(): void {
     if (this.flowing) return;
     this.flowing = true;
-    this.drain();
+    this.parseAndDeliver();
   }
 
   /** Drop incoming data messages from now on; used once nobody reads them. */
@@ -192,9 +181,9 @@ export class Connection implements ReadSink {
     this.resume();
   }
 
-  /** Bytes handed to the socket and not yet written to the kernel, plus messages being compressed. */
-  get bufferedAmount(): number {
-    return this.socket.writableLength + this.compressingBytes;
+  /** Bytes handed to the socket and not yet written to the kernel, or messages still compressing. */
+  private get hasUnwritten(): boolean {
+    return this.socket.writableLength > 0 || this.outgoing.length > 0;
   }
 
   /**
@@ -208,13 +197,10 @@ export class Connection implements ReadSink {
 
   /** Sends a Ping (payload at most 125 bytes). Returns false, without sending, once closing. */
   ping(payload: Uint8Array = new Uint8Array(0)): boolean {
-    if (this.closeSent || this.ended) return false;
-    this.write(encodeFrame(Opcode.Ping, payload, this.mask));
+    const frame = this.ended ? null : this.protocol.ping(payload);
+    if (frame === null) return false;
+    this.write(frame);
     return true;
-  }
-
-  get isClosing(): boolean {
-    return this.closeSent || this.peerClose !== null || this.ended;
   }
 
   /**
@@ -228,12 +214,10 @@ export class Connection implements ReadSink {
    * - 'refused' once the closing handshake has started; nothing is sent.
    */
   send(data: string | Uint8Array, callback: WriteCallback): 'sent' | 'pending' | 'refused' {
-    if (this.closeSent || this.ended) return 'refused';
+    if (this.protocol.closeSent || this.ended) return 'refused';
     const deflater = this.deflater;
     if (deflater === null || !reachesThreshold(data, this.options.deflate!.tuning.threshold)) {
-      const frame = typeof data === 'string'
-        ? encodeTextFrame(data, this.mask)
-        : encodeFrame(Opcode.Binary, data, this.mask);
+      const frame = this.protocol.send(data)!;
       if (this.outgoing.length > 0) {
         this.writeInOrder(frame, callback);
         return 'pending';
@@ -251,17 +235,14 @@ export class Connection implements ReadSink {
     // Copied now: the caller may reuse its buffer as soon as send() returns, zlib reads it later.
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
-    const entry: Outgoing = { frame: null, callback };
+    const entry: QueuedFrame = { frame: null, callback };
     this.outgoing.push(entry);
-    this.compressingBytes += bytes.length;
     deflater.deflate(bytes).then(
       (payload) => {
-        this.compressingBytes -= bytes.length;
-        entry.frame = encodeFrame(opcode, payload, this.mask, true);
+        entry.frame = this.protocol.compressedFrame(opcode, payload);
         this.flushOutgoing();
       },
       (error: Error) => {
-        this.compressingBytes -= bytes.length;
         if (!this.outgoing.includes(entry)) return; // already failed by fail() or the end
         this.outgoing.splice(this.outgoing.indexOf(entry), 1);
         callback(error);
@@ -292,8 +273,9 @@ export class Connection implements ReadSink {
 
   /** Starts the closing handshake: a Close frame without body when `code` is undefined. Once only. */
   close(code?: number, reason = ''): void {
-    if (this.closeSent || this.ended) return;
-    this.sendClose(code, reason);
+    if (this.ended) return;
+    const frame = this.protocol.close(code, reason);
+    if (frame !== null) this.sendClose(frame);
   }
 
   /** Drops the connection at once (no closing handshake); the end is reported as unclean. */
@@ -304,44 +286,47 @@ export class Connection implements ReadSink {
 
   /** ReadSink: straight into a message only while we parse; paused or inflating, bytes wait in a chunk. */
   readTarget(): Uint8Array | null {
-    return this.parsing ? this.reader.payloadTarget(DIRECT_READ_MIN) : null;
+    return this.parsing ? this.protocol.payloadTarget(DIRECT_READ_MIN) : null;
   }
 
   /** ReadSink: a read landed in the buffer readTarget() gave. */
   onTargetRead(target: Uint8Array, n: number): void {
-    if (this.inputDone) return;
-    this.reader.payloadReceived(target, n);
-    this.drain();
+    if (!this.protocol.receiving) return;
+    this.protocol.payloadReceived(target, n);
+    this.parseAndDeliver();
   }
 
   /** Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk of its own). */
   onChunk(chunk: Buffer): void {
-    if (this.inputDone) return; // after Close or failure, whatever follows is ignored
-    this.reader.push(chunk);
-    this.drain();
+    if (!this.protocol.receiving) return; // after Close or failure, whatever follows is ignored
+    this.protocol.receive(chunk);
+    this.parseAndDeliver();
   }
 
-  /** Delivers parsed events while there is demand; pauses the socket as soon as there is none. */
-  private drain(): void {
+  /**
+   * Parses and delivers events while there is demand; pauses the socket as soon as there is none.
+   */
+  private parseAndDeliver(): void {
     if (this.draining) return; // re-entered from the handler (enqueue -> pull -> resume)
     this.draining = true;
     try {
       while (this.parsing) {
-        const event = this.reader.next();
+        const event = this.protocol.next();
         if (event === null) break;
         this.dispatch(event);
       }
     } catch (error) {
-      this.fail(error as Error);
+      this.fail(error as Error); // thrown by the handler, or by our own code: 1011
     } finally {
       this.draining = false;
     }
     // While a message is inflating or a pong waits, the socket stays paused: bytes behind wait in
-    // the kernel.
-    if (this.inputDone || this.parsing) this.socket.resume();
+    // the kernel. Once the input is over, reading goes on so that the peer's FIN is seen.
+    const receiving = this.protocol.receiving;
+    if (!receiving || this.parsing) this.socket.resume();
     else this.socket.pause();
     // A pong that waits is the peer's doing (it does not read): that time counts for the keepalive.
-    this.trackReading(this.flowing && !this.inputDone && !this.inflating);
+    this.trackReading(this.flowing && receiving && !this.inflating);
   }
 
   /**
@@ -350,7 +335,8 @@ export class Connection implements ReadSink {
    * read no further until it does (backpressure towards it), so a ping flood costs nothing here.
    */
   private get parsing(): boolean {
-    return this.flowing && !this.inputDone && !this.inflating && (this.pendingPong === null || this.closeSent);
+    return this.flowing && this.protocol.receiving && !this.inflating &&
+      (this.pendingPong === null || this.protocol.closeSent);
   }
 
   private trackReading(reading: boolean): void {
@@ -364,7 +350,11 @@ export class Connection implements ReadSink {
     }
   }
 
-  private dispatch(event: ReceivedEvent): void {
+  private dispatch(event: ProtocolEvent): void {
+    if (event.type === 'failed') {
+      this.failed(event.error, event.closeAlreadySent ? null : event.closeFrame, event.closeFrame);
+      return;
+    }
     this.onPeerActivity?.();
     switch (event.type) {
       case 'text':
@@ -375,7 +365,7 @@ export class Connection implements ReadSink {
         this.inflate(event.opcode, event.fragments);
         return;
       case 'ping':
-        if (!this.closeSent) this.answerPing(event.payload);
+        this.answerPing(event.payload);
         return;
       case 'pong':
         this.onPong?.(event.payload);
@@ -391,17 +381,18 @@ export class Connection implements ReadSink {
    * sent when the buffer drains: a ping flood costs one pong, not one per ping.
    */
   private answerPing(payload: Buffer): void {
+    if (this.protocol.closeSent) return;
     const socket = this.socket;
     if (socket.writableLength < socket.writableHighWaterMark) {
-      this.write(encodeFrame(Opcode.Pong, payload, this.mask));
+      this.write(this.protocol.pong(payload)!);
       return;
     }
     if (this.pendingPong === null) {
       socket.once('drain', () => {
-        const pong = this.pendingPong!;
+        const pong = this.protocol.pong(this.pendingPong!);
         this.pendingPong = null;
-        if (!this.closeSent) this.write(encodeFrame(Opcode.Pong, pong, this.mask));
-        this.drain(); // parsing waited for this pong
+        if (pong !== null) this.write(pong);
+        this.parseAndDeliver(); // parsing waited for this pong
       });
     }
     this.pendingPong = Buffer.from(payload); // a copy: the ping may view a socket chunk
@@ -412,9 +403,9 @@ export class Connection implements ReadSink {
   }
 
   /**
-   * Starts inflating a compressed message. drain() parses nothing more until it is done, so the
-   * message keeps its place among the others, and zlib only ever works for a reader that asked
-   * (drain runs only while flowing). The result is delivered like any message, then parsing goes on.
+   * Starts inflating a compressed message. Parsing stops until it is done, so the message keeps
+   * its place among the others, and zlib only ever works for a reader that asked (parsing runs
+   * only while flowing). The result is delivered like any message, then parsing goes on.
    */
   private inflate(opcode: number, fragments: Buffer[]): void {
     // Nobody will read it (discarding never ends), so the dictionary no longer matters either.
@@ -423,37 +414,33 @@ export class Connection implements ReadSink {
     this.inflater!.inflate(fragments).then(
       (payload) => {
         this.inflating = false;
-        if (this.inputDone || this.ended) return;
+        if (!this.protocol.receiving || this.ended) return;
         try {
-          const event = decodeMessage(opcode, payload, true);
+          const event = this.protocol.inflated(opcode, payload);
           if (event.type === 'text' || event.type === 'binary') this.deliver(event.data);
+          else if (event.type === 'failed') this.dispatch(event);
         } catch (error) {
           this.fail(error as Error);
         }
         // Parse what follows; after a failure this resumes the socket so that the peer's FIN is seen.
-        this.drain();
+        this.parseAndDeliver();
       },
       (error: Error) => {
         this.inflating = false;
         this.fail(error);
-        this.drain();
+        this.parseAndDeliver();
       },
     );
   }
 
   private onPeerClose(code: number, reason: string): void {
-    this.inputDone = true;
-    this.reader.clear();
-    this.peerClose = { code, reason };
-    if (!this.closeSent && this.hasUnwrittenData()) {
+    if (!this.protocol.closeSent && this.hasUnwrittenData()) {
       this.failure ??= new PeerClosedWhileSending(code, reason);
       this.socket.destroy();
       return;
     }
-    // Echo the peer's code and reason, as ws and python-websockets do (RFC 6455 5.5.1 asks for the
-    // code; clients report the reason of the Close they got back); a body-less Close is answered
-    // body-less.
-    if (!this.closeSent) this.sendClose(code === CloseCode.NoStatusReceived ? undefined : code, reason);
+    const reply = this.protocol.replyToClose();
+    if (reply !== null) this.sendClose(reply);
     else if (this.closeFlushed) this.socket.end();
   }
 
@@ -466,36 +453,45 @@ export class Connection implements ReadSink {
       this.corked = false;
       this.socket.uncork();
     }
-    return this.bufferedAmount > 0;
+    return this.hasUnwritten;
   }
 
-  /** The peer broke the protocol: tell it why with a Close frame, then drop the connection. */
+  /** Something on our side broke the connection (our zlib): the protocol fails it (1011). */
   private fail(error: Error): void {
     if (this.failure !== null || this.ended) return;
+    const closeAlreadySent = this.protocol.closeSent;
+    const frame = this.protocol.fail(error);
+    this.failed(error, closeAlreadySent ? null : frame, frame);
+  }
+
+  /**
+   * The connection failed: tell the peer why with `closeFrame` (null when our Close left already),
+   * then drop the connection. `failureClose` is that same Close, sent anyway when ours was still
+   * waiting behind a message being compressed (the failure drops that message, and our Close).
+   */
+  private failed(error: Error, closeFrame: Buffer | null, failureClose: Buffer): void {
+    if (this.failure !== null || this.ended) return;
     this.failure = error;
-    this.inputDone = true;
-    this.reader.clear();
-    const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
     // The Close goes out now, not behind messages still compressing: those are dropped, and so is
     // a Close of ours that was waiting behind them (this one replaces it).
     const closeWasWaiting = this.outgoing.some((entry) => entry.close === true);
     this.dropOutgoing(new Error('The connection failed before the message was sent'));
-    if (!this.closeSent || closeWasWaiting) this.sendClose(code, truncateReason(error.message));
+    if (closeFrame !== null || closeWasWaiting) this.sendClose(closeFrame ?? failureClose);
     this.socket.end();
   }
 
-  private sendClose(code: number | undefined, reason: string): void {
-    this.closeSent = true;
+  /** Sends our Close (behind data messages still compressing) and starts the close timeout. */
+  private sendClose(frame: Buffer): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     // Behind any data message still compressing: everything send() accepted goes out first.
-    this.writeInOrder(encodeFrame(Opcode.Close, encodeCloseBody(code, reason), this.mask), (error) => {
+    this.writeInOrder(frame, (error) => {
       if (error) return;
       this.closeFlushed = true;
       // Both Close frames exchanged: the handshake is over, TCP can go.
-      if (this.peerClose !== null) this.socket.end();
+      if (this.protocol.peerClose !== null) this.socket.end();
     }, true);
     this.closeTimer = setTimeout(() => {
-      if (this.peerClose === null) this.failure ??= new Error('Closing handshake timed out');
+      if (this.protocol.peerClose === null) this.failure ??= new Error('Closing handshake timed out');
       this.socket.destroy();
     }, this.options.closeTimeout);
     this.closeTimer.unref?.();
@@ -531,8 +527,8 @@ export class Connection implements ReadSink {
 
   private onSocketError(error: Error): void {
     // After a complete closing handshake a reset changes nothing; before it, it is the cause.
-    if (this.peerClose !== null && this.closeFlushed) return;
-    this.failure ??= socketFailure(error, this.bufferedAmount > 0);
+    if (this.protocol.peerClose !== null && this.closeFlushed) return;
+    this.failure ??= socketFailure(error, this.hasUnwritten);
   }
 
   private onSocketClose(): void {
@@ -543,7 +539,7 @@ export class Connection implements ReadSink {
     // The zlib contexts hold native memory outside the JS heap: free it now, not at GC.
     this.inflater?.close();
     this.deflater?.close();
-    const peerClose = this.peerClose;
+    const peerClose = this.protocol.peerClose;
     const wasClean = this.failure === null && peerClose !== null && this.closeFlushed;
     this.handler.onEnd({
       wasClean,
@@ -565,12 +561,4 @@ function reachesThreshold(data: string | Uint8Array, threshold: number): boolean
   if (data.length >= threshold) return true;
   if (data.length * 3 < threshold) return false;
   return Buffer.byteLength(data, 'utf8') >= threshold;
-}
-
-/** Close reasons have a byte limit; cut on a character boundary (messages may hold any text). */
-function truncateReason(message: string): string {
-  if (Buffer.byteLength(message, 'utf8') <= MAX_CLOSE_REASON_BYTES) return message;
-  let cut = message.slice(0, MAX_CLOSE_REASON_BYTES);
-  while (Buffer.byteLength(cut, 'utf8') > MAX_CLOSE_REASON_BYTES) cut = cut.slice(0, -1);
-  return cut.toWellFormed();
 }

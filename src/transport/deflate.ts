@@ -1,5 +1,4 @@
 import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
-import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 
 /**
@@ -71,7 +70,7 @@ export class MessageInflater {
         total += chunk.length;
         if (total > this.options.maxPayload) {
           finish(new ProtocolError(
-            CloseCode.MessageTooBig,
+            'ERR_WS_MESSAGE_TOO_BIG',
             `Message larger than the ${this.options.maxPayload}-byte limit (maxPayload) once inflated`,
           ));
           return;
@@ -81,7 +80,7 @@ export class MessageInflater {
       // 1007: the frames were well formed, but the payload is not what RSV1 said it is (deflate
       // data). 1002 would blame the framing; ws and Chrome also use 1007 here.
       const onError = (error: Error): void => {
-        finish(new ProtocolError(CloseCode.InvalidPayload, `Invalid compressed data: ${error.message}`));
+        finish(new ProtocolError('ERR_WS_INVALID_COMPRESSED_DATA', `Invalid compressed data: ${error.message}`));
       };
       this.abort = finish;
       zlib.on('data', onData);

@@ -21,7 +21,7 @@ export function httpConnect(socket: Duplex, proxy: ProxyConfig, host: string, po
     const statusLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
     const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
     if (match === null) {
-      throw new ProxyError(`Proxy ${proxy.display} gave an answer that is not HTTP: ${JSON.stringify(statusLine.slice(0, 80))}`);
+      throw new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} gave an answer that is not HTTP: ${JSON.stringify(statusLine.slice(0, 80))}`);
     }
     const status = Number(match[1]);
     if (status < 200 || status > 299) {
@@ -29,7 +29,7 @@ export function httpConnect(socket: Duplex, proxy: ProxyConfig, host: string, po
       // 407 is the standard answer; some proxies (tinyproxy 1.11 for a wrong password) say 401.
       const hint = status !== 407 && status !== 401 ? ''
         : proxy.username === null ? ' (the proxy wants credentials: put them in the proxy URL)' : ' (the proxy refused the credentials)';
-      throw new ProxyError(`Proxy ${proxy.display} refused the tunnel to ${authority}: ${status}${reason === '' ? '' : ` ${reason}`}${hint}`);
+      throw new ProxyError(status === 407 || status === 401 ? 'ERR_WS_PROXY_AUTH' : 'ERR_WS_PROXY_REFUSED', `Proxy ${proxy.display} refused the tunnel to ${authority}: ${status}${reason === '' ? '' : ` ${reason}`}${hint}`);
     }
     // A 2xx answer to CONNECT has no body (RFC 9110 9.3.6): what follows belongs to the tunnel,
     // and the server behind it speaks only after our request.

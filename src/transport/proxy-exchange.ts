@@ -36,7 +36,7 @@ export function exchange<T>(
     const onData = (chunk: Buffer): void => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       if (received.length > MAX_ANSWER_BYTES) {
-        done(new ProxyError(`Proxy ${proxy.display} sent an answer larger than ${MAX_ANSWER_BYTES} bytes`));
+        done(new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} sent an answer larger than ${MAX_ANSWER_BYTES} bytes`));
         return;
       }
       let value: T | null;
@@ -49,9 +49,9 @@ export function exchange<T>(
       if (value !== null) done(null, value);
     };
     const onError = (error: Error): void => {
-      done(new ProxyError(`Could not reach proxy ${proxy.display}: ${error.message}`));
+      done(new ProxyError('ERR_WS_PROXY_UNREACHABLE', `Could not reach proxy ${proxy.display}: ${error.message}`, null, { cause: error }));
     };
-    const onClose = (): void => done(new ProxyError(`Proxy ${proxy.display} closed the connection before answering`));
+    const onClose = (): void => done(new ProxyError('ERR_WS_PROXY_UNREACHABLE', `Proxy ${proxy.display} closed the connection before answering`));
     const onAbort = (): void => done(signal.reason);
     if (signal.aborted) {
       onAbort();
@@ -68,6 +68,6 @@ export function exchange<T>(
 /** The answer was complete at `end`; anything after it was not asked for. */
 export function expectNothingAfter(received: Buffer, end: number, proxy: ProxyConfig): void {
   if (received.length > end) {
-    throw new ProxyError(`Proxy ${proxy.display} sent ${received.length - end} unexpected bytes after its answer`);
+    throw new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} sent ${received.length - end} unexpected bytes after its answer`);
   }
 }

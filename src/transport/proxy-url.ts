@@ -1,4 +1,4 @@
-import { HandshakeError } from './handshake-error.js';
+import { HandshakeError } from '../protocol/handshake-error.js';
 
 /** A proxy to connect through, from the `proxy` option or the environment. */
 export interface ProxyConfig {

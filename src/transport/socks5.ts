@@ -38,7 +38,7 @@ export async function socks5Connect(socket: Duplex, proxy: ProxyConfig, host: st
     password: Buffer.from(proxy.password, 'utf8'),
   };
   if (credentials !== null && (credentials.username.length < 1 || credentials.username.length > 255 || credentials.password.length > 255)) {
-    throw new ProxyError(`Proxy ${proxy.display}: SOCKS5 user names and passwords must be 1 to 255 bytes`);
+    throw new ProxyError('ERR_WS_PROXY_AUTH', `Proxy ${proxy.display}: SOCKS5 user names and passwords must be 1 to 255 bytes`);
   }
   // Resolve before talking to the proxy, so that the proxy step does not wait on DNS.
   const address = await targetAddress(proxy, host, signal);
@@ -46,13 +46,13 @@ export async function socks5Connect(socket: Duplex, proxy: ProxyConfig, host: st
   const methods = credentials === null ? [METHOD_NONE] : [METHOD_NONE, METHOD_PASSWORD];
   const method = await exchange(socket, proxy, Buffer.from([VERSION, methods.length, ...methods]), (received) => {
     if (received.length < 2) return null;
-    if (received[0] !== VERSION) throw new ProxyError(`Proxy ${proxy.display} does not speak SOCKS5 (version byte ${received[0]})`);
+    if (received[0] !== VERSION) throw new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} does not speak SOCKS5 (version byte ${received[0]})`);
     expectNothingAfter(received, 2, proxy);
     return received[1]!;
   }, signal);
   if (method === METHOD_REFUSED || !methods.includes(method)) {
     const why = credentials === null ? 'it wants credentials: put them in the proxy URL' : 'none of ours is acceptable';
-    throw new ProxyError(`Proxy ${proxy.display} refused every SOCKS5 authentication method (${why})`);
+    throw new ProxyError('ERR_WS_PROXY_AUTH', `Proxy ${proxy.display} refused every SOCKS5 authentication method (${why})`);
   }
   if (method === METHOD_PASSWORD) {
     const { username, password } = credentials!;
@@ -60,7 +60,7 @@ export async function socks5Connect(socket: Duplex, proxy: ProxyConfig, host: st
     await exchange(socket, proxy, request, (received) => {
       if (received.length < 2) return null;
       expectNothingAfter(received, 2, proxy);
-      if (received[1] !== 0x00) throw new ProxyError(`Proxy ${proxy.display} refused the SOCKS5 user name and password`);
+      if (received[1] !== 0x00) throw new ProxyError('ERR_WS_PROXY_AUTH', `Proxy ${proxy.display} refused the SOCKS5 user name and password`);
       return true;
     }, signal);
   }
@@ -69,15 +69,15 @@ export async function socks5Connect(socket: Duplex, proxy: ProxyConfig, host: st
   const request = Buffer.concat([Buffer.from([VERSION, COMMAND_CONNECT, 0x00]), address, portBytes]);
   await exchange(socket, proxy, request, (received) => {
     if (received.length < 5) return null;
-    if (received[0] !== VERSION) throw new ProxyError(`Proxy ${proxy.display} does not speak SOCKS5 (version byte ${received[0]})`);
+    if (received[0] !== VERSION) throw new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} does not speak SOCKS5 (version byte ${received[0]})`);
     const reply = received[1]!;
     if (reply !== 0x00) {
       const meaning = REPLIES[reply] ?? 'unknown reply code';
-      throw new ProxyError(`Proxy ${proxy.display} could not open a tunnel to ${host}:${port}: SOCKS5 reply ${reply} (${meaning})`);
+      throw new ProxyError('ERR_WS_PROXY_REFUSED', `Proxy ${proxy.display} could not open a tunnel to ${host}:${port}: SOCKS5 reply ${reply} (${meaning})`);
     }
     const type = received[3];
     const addressLength = type === ADDRESS_IPV4 ? 4 : type === ADDRESS_IPV6 ? 16 : type === ADDRESS_NAME ? 1 + received[4]! : -1;
-    if (addressLength < 0) throw new ProxyError(`Proxy ${proxy.display} sent a SOCKS5 reply with address type ${type}`);
+    if (addressLength < 0) throw new ProxyError('ERR_WS_PROXY_PROTOCOL', `Proxy ${proxy.display} sent a SOCKS5 reply with address type ${type}`);
     const end = 4 + addressLength + 2;
     if (received.length < end) return null;
     expectNothingAfter(received, end, proxy);
@@ -91,7 +91,7 @@ async function targetAddress(proxy: ProxyConfig, host: string, signal: AbortSign
   if (isIP(host) === 0) {
     if (proxy.kind === 'socks5h') {
       const name = Buffer.from(host, 'utf8');
-      if (name.length > 255) throw new ProxyError(`Host name too long for SOCKS5: ${host}`);
+      if (name.length > 255) throw new ProxyError('ERR_WS_PROXY_REFUSED', `Host name too long for SOCKS5: ${host}`);
       return Buffer.concat([Buffer.from([ADDRESS_NAME, name.length]), name]);
     }
     ip = await resolve(proxy, host, signal);
@@ -106,7 +106,7 @@ function resolve(proxy: ProxyConfig, host: string, signal: AbortSignal): Promise
     signal.addEventListener('abort', onAbort, { once: true });
     lookup(host).then(
       ({ address }) => resolvePromise(address),
-      (error: Error) => reject(new ProxyError(`Could not resolve ${host} for SOCKS5 proxy ${proxy.display}: ${error.message}`)),
+      (error: Error) => reject(new ProxyError('ERR_WS_PROXY_UNREACHABLE', `Could not resolve ${host} for SOCKS5 proxy ${proxy.display}: ${error.message}`, null, { cause: error })),
     ).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
@@ -124,6 +124,8 @@ function ipv6Bytes(ip: string): Buffer {
   const tail = right === null || right === '' ? [] : right.split(':');
   const groups = right === null ? head : [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
   const bytes = Buffer.alloc(16);
-  groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+  groups.forEach((group, i) => {
+    bytes.writeUInt16BE(parseInt(group, 16), i * 2);
+  });
   return bytes;
 }

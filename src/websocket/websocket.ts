@@ -1,5 +1,5 @@
 import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
-import { utf8ByteLength } from '../protocol/utf8.js';
+import { utf8ByteLength } from '../protocol/utf8-length.js';
 import type { WebSocketStreamOptions } from '../stream/options.js';
 import { WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { WebSocketStream } from '../stream/websocket-stream.js';

@@ -83,6 +83,7 @@ for (const api of ['WebSocket', 'WebSocketStream'] as const) {
       it(`echoes ${name}, twice`, async () => {
         const url = await open();
         const result = await browser.page.evaluate(async ({ url, api, c, make }) => {
+          // biome-ignore lint/security/noGlobalEval: the payload builder travels into the page as source text
           const build = (0, eval)(make) as (c: unknown) => string | Uint8Array;
           const payload = build(c);
           const same = (a: unknown): boolean => {

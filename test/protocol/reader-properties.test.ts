@@ -170,7 +170,7 @@ describe('reader properties', () => {
           reader.push(chunk);
           for (let i = 0; i <= bytes.length; i++) {
             const event = reader.next();
-            expect(reader.pendingMessageBytes()).toBeLessThanOrEqual(limit);
+            expect(reader.assembledBytes).toBeLessThanOrEqual(limit);
             if (event === null) break;
             if (event.type === 'text' || event.type === 'binary') {
               expect(typeof event.data === 'string' ? Buffer.byteLength(event.data) : event.data.length).toBeLessThanOrEqual(maxPayload);
