@@ -16,6 +16,7 @@ import {
   removeBundles,
   settledWithin,
   startServer,
+  waitForStall,
   withTimeout,
 } from './helpers/ws-server.js';
 
@@ -52,27 +53,6 @@ async function flood(ws: WebSocket, count: number): Promise<number> {
     if (seq % 8 === 7) await nextMacrotask();
   }
   return sent;
-}
-
-/**
- * Waits until the bytes the server got rid of (sent minus its bufferedAmount) stop growing for
- * `quietMs`: the sender has stalled. Returns that plateau.
- */
-async function waitForStall(ws: WebSocket, sent: () => number, quietMs = 500, timeoutMs = 10_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const flushed = sent() - ws.bufferedAmount;
-    if (flushed !== last) {
-      last = flushed;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) {
-      return flushed;
-    }
-    if (Date.now() > deadline) throw new Error(`The sender never stalled (flushed ${flushed} bytes)`);
-    await delay(25);
-  }
 }
 
 /** The default strategy (one chunk), with a size() that counts the chunks that enter the queue. */

@@ -159,6 +159,27 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Waits until the bytes a `ws` sender got rid of (sent minus its bufferedAmount) stop growing for
+ * `quietMs`: the sender has stalled. Returns that plateau.
+ */
+export async function waitForStall(ws: WebSocket, sent: () => number, quietMs = 500, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const flushed = sent() - ws.bufferedAmount;
+    if (flushed !== last) {
+      last = flushed;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return flushed;
+    }
+    if (Date.now() > deadline) throw new Error(`The sender never stalled (flushed ${flushed} bytes)`);
+    await delay(25);
+  }
+}
+
 /** The code and reason of the server side's 'close' event. */
 export function serverClose(ws: WebSocket, ms = 5_000): Promise<{ code: number; reason: string }> {
   return withTimeout(

@@ -15,7 +15,7 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, type WebSocket } from 'ws';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream, type WebSocketClosedInfo } from '../../src/index.js';
-import { cleanup, closedPort, delay, onCleanup, startServer as startWsServer, withTimeout } from '../helpers/ws-server.js';
+import { cleanup, closedPort, delay, onCleanup, startServer as startWsServer, waitForStall, withTimeout } from '../helpers/ws-server.js';
 import { startServer as startHttpServer } from '../server-harness.js';
 import { available, RUNTIMES, startPeer, type Line, type Peer, type Runtime } from './runtime-peer.js';
 
@@ -48,24 +48,6 @@ function flood(ws: WebSocket, count: number): { sent: () => number; done: Promis
   return { sent: () => sent, done };
 }
 
-/** Waits until what ws got rid of stops growing for `quietMs`; returns that plateau. */
-async function waitForStall(ws: WebSocket, sent: () => number, quietMs = 750, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const flushed = sent() - ws.bufferedAmount;
-    if (flushed !== last) {
-      last = flushed;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) {
-      return flushed;
-    }
-    if (Date.now() > deadline) throw new Error(`The sender never stalled (flushed ${flushed} bytes)`);
-    await delay(25);
-  }
-}
-
 async function rss(peer: Peer): Promise<number> {
   const before = peer.lines.length;
   peer.send('rss');
@@ -81,7 +63,7 @@ async function expectBackpressure(peer: Peer, ws: WebSocket): Promise<void> {
   const rssBefore = await rss(peer);
   const { sent, done } = flood(ws, FLOOD);
   await withTimeout(done, 15_000, 'the flood to be handed to ws');
-  const flushed = await waitForStall(ws, sent);
+  const flushed = await waitForStall(ws, sent, 750, 15_000);
   // Most of the 32 MiB is still at the sender: the kernel buffers filled and TCP's window closed.
   expect(ws.bufferedAmount).toBeGreaterThan(16 * MiB);
   expect(flushed).toBeLessThan(sent() - 16 * MiB);
