@@ -3,7 +3,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { ProtocolError } from '../protocol/protocol-error.js';
 import { connectClient } from '../transport/client-connect.js';
 import type { OpenedSocket } from '../transport/client-handshake.js';
-import { Connection, type ConnectionEnd, type ConnectionHandler, type Role } from '../transport/connection.js';
+import { Connection, type ConnectionEnd, type ConnectionReceiver, type Role } from '../transport/connection.js';
 import { Keepalive } from '../transport/keepalive.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { parseWebSocketUrl, toMessageData } from './conversions.js';
@@ -68,7 +68,7 @@ type Chunk = string | Uint8Array | ArrayBuffer;
  */
 /** @internal The stream's connection (null before it opens), for Node extensions such as sendPing(). */
 export let connectionOf: (wss: WebSocketStream) => Connection | null;
-let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionHandler;
+let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionReceiver;
 let WritableSink: new (wss: WebSocketStream) => UnderlyingSink<unknown>;
 
 /**
@@ -239,7 +239,7 @@ export class WebSocketStream {
   static {
     // In here to reach the private members.
     connectionOf = (wss) => wss.#connection;
-    ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionHandler {
+    ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionReceiver {
       constructor(private readonly wss: WebSocketStream) {}
 
       start(controller: ReadableStreamDefaultController<Chunk>): void {

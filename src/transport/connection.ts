@@ -62,7 +62,8 @@ export interface ConnectionEnd {
   error: Error | null;
 }
 
-export interface ConnectionHandler {
+/** Where a Connection delivers its messages and its end (a WebSocketStream's readable source). */
+export interface ConnectionReceiver {
   /** A complete message. Return false when no more is wanted for now: reading pauses. */
   onMessage(data: string | Uint8Array): boolean;
   onEnd(end: ConnectionEnd): void;
@@ -87,7 +88,7 @@ export class Connection implements ReadSink {
    * wait here (control frames may go between data messages).
    */
   private outgoing: QueuedFrame[] = [];
-  private handler: ConnectionHandler;
+  private handler: ConnectionReceiver;
   private flowing = false;
   private draining = false;
   /** Data messages are dropped instead of delivered (nobody will read them any more). */
@@ -122,7 +123,7 @@ export class Connection implements ReadSink {
     head: Buffer,
     reads: SocketReads | null,
     private readonly options: ConnectionOptions,
-    handler: ConnectionHandler,
+    handler: ConnectionReceiver,
   ) {
     this.handler = handler;
     this.protocol = new ProtocolConnection({
