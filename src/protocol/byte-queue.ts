@@ -48,35 +48,51 @@ export class ByteQueue {
     this.chunks.push(slab.subarray(0, chunk.length));
   }
 
-  /** The byte at `index` from the read position; the caller checks `length` first. */
-  byteAt(index: number): number {
-    let i = index + this.offset;
-    const chunks = this.chunks;
-    for (let k = this.head; k < chunks.length; k++) {
-      const chunk = chunks[k]!;
-      if (i < chunk.length) return chunk[i]!;
-      i -= chunk.length;
+  /**
+   * The chunk the read position is in, or undefined when the queue is empty. Its bytes from
+   * `headOffset` on are the next ones: the frame reader reads a frame that lies inside one chunk
+   * straight from it, with no copy and no view object per frame.
+   */
+  headChunk(): Buffer | undefined {
+    return this.chunks[this.head];
+  }
+
+  /** Read offset into headChunk(). */
+  get headOffset(): number {
+    return this.offset;
+  }
+
+  /** Copies the next `n` bytes (n <= length) into `target` without removing them. */
+  peekInto(target: Uint8Array, n: number): void {
+    let offset = this.offset;
+    let copied = 0;
+    for (let k = this.head; copied < n; k++) {
+      const chunk = this.chunks[k]!;
+      const count = Math.min(chunk.length - offset, n - copied);
+      target.set(chunk.subarray(offset, offset + count), copied);
+      copied += count;
+      offset = 0;
     }
-    throw new RangeError('ByteQueue.byteAt past the end');
   }
 
   /**
-   * Removes `n` bytes (n <= length). `owned` tells whether the result is a fresh buffer of exactly
-   * n bytes (its ArrayBuffer holds nothing else) or a view into a received chunk.
+   * Lets go of `chunk`, the last one pushed, so that its memory can take the next socket read: its
+   * bytes still waiting, if any, are copied out first. Returns false, holding on to it, when more
+   * than `maxCopy` of its bytes wait (a reader that paused): the next read then needs a new chunk.
    */
-  take(n: number): { bytes: Buffer; owned: boolean } {
-    const first = this.chunks[this.head];
-    if (n === 0 || first === undefined) return { bytes: EMPTY, owned: false };
-    const available = first.length - this.offset;
-    if (n <= available) {
-      const bytes = first.subarray(this.offset, this.offset + n);
-      this.advance(n);
-      return { bytes, owned: false };
-    }
-    // Spans several chunks: gather into one exact, unpooled buffer.
-    const bytes = Buffer.allocUnsafeSlow(n);
-    this.moveInto(bytes, 0, n);
-    return { bytes, owned: true };
+  release(chunk: Buffer, maxCopy: number): boolean {
+    if (this.length === 0) return true;
+    const index = this.chunks.length - 1;
+    const last = this.chunks[index]!;
+    if (last.buffer !== chunk.buffer) return true; // copied into the slab when it was pushed
+    const from = index === this.head ? this.offset : 0;
+    const waiting = last.length - from;
+    if (waiting > maxCopy) return false;
+    const copy = Buffer.allocUnsafe(waiting);
+    last.copy(copy, 0, from);
+    this.chunks[index] = copy;
+    if (index === this.head) this.offset = 0;
+    return true;
   }
 
   /** Removes `n` bytes (n <= length), copying them into `target` from `offset` on. */
@@ -122,4 +138,3 @@ export class ByteQueue {
 const SMALL_CHUNK = 1024;
 const SLAB_BYTES = 16 * 1024;
 const COMPACT_AFTER = 64;
-const EMPTY = Buffer.alloc(0);

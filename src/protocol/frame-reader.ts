@@ -1,17 +1,32 @@
 import { ByteQueue } from './byte-queue.js';
-import { applyMask } from './masking.js';
+import { maskRange } from './masking.js';
 import { isControlOpcode, isKnownOpcode, Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
 
-/** One frame, its payload unmasked. */
+/**
+ * One frame, its payload unmasked: the bytes `payload[start, end)`. A frame that arrived inside one
+ * socket chunk is read where it lies (payload is that chunk), so a small message costs no copy and
+ * no view object before it is decoded.
+ */
 export interface Frame {
   fin: boolean;
   opcode: number;
   payload: Buffer;
-  /** True when `payload` is a fresh buffer of its exact length, false when it views a socket chunk. */
+  start: number;
+  end: number;
+  /**
+   * True when `payload` is a fresh buffer holding exactly this frame's payload (start 0, end its
+   * length, its ArrayBuffer holds nothing else); false when it is a received chunk.
+   */
   owned: boolean;
   /** RSV1: with permessage-deflate, the first frame of a compressed message (RFC 7692 6). */
   rsv1: boolean;
+}
+
+/** A frame's payload as a Buffer of its own length (a view when the frame lies in a chunk). */
+export function payloadOf(frame: Frame): Buffer {
+  const { payload, start, end } = frame;
+  return start === 0 && end === payload.length ? payload : payload.subarray(start, end);
 }
 
 export interface FrameReaderOptions {
@@ -46,14 +61,6 @@ export function compressedSlack(maxPayload: number): number {
   return Math.ceil(maxPayload / 16384) + 1024;
 }
 
-interface Header {
-  fin: boolean;
-  rsv1: boolean;
-  opcode: number;
-  payloadLength: number;
-  mask: Uint8Array | null;
-}
-
 /**
  * A payload received straight into its own buffer may be at most this large: reading it that way
  * allocates the whole buffer as soon as the header is in, so a header alone must not cost more.
@@ -61,9 +68,13 @@ interface Header {
  */
 export const DIRECT_PAYLOAD_MAX = 16 * 1024 * 1024;
 
+/** The longest header: 2 bytes, a 64-bit length, a 4-byte mask. */
+const MAX_HEADER_BYTES = 14;
+
 /** A frame whose payload is being received into the buffer that becomes the message's own. */
 interface DirectPayload {
-  header: Header;
+  opcode: number;
+  masked: boolean;
   payload: Buffer;
   filled: number;
 }
@@ -71,11 +82,26 @@ interface DirectPayload {
 /**
  * Cuts the received byte stream into frames (RFC 6455 5.2), checking every header rule as soon as
  * the header is complete, before any payload is buffered. No I/O, no timers: bytes in, frames out.
+ *
+ * The header being read lives in fields of the reader and every frame is returned in the same
+ * Frame object, valid until the next call: at small messages an object per frame is a measurable
+ * share of the cost.
  */
 export class FrameReader {
   private queue = new ByteQueue();
-  private header: Header | null = null;
   private direct: DirectPayload | null = null;
+  /** A header was read and its payload is awaited; the fields below describe it. */
+  private haveHeader = false;
+  private fin = false;
+  private rsv1 = false;
+  private opcode = 0;
+  private payloadLength = 0;
+  private masked = false;
+  /** The masking key of the current header (when masked). */
+  private readonly maskKey = new Uint8Array(4);
+  /** A header split across chunks is copied here to be read. */
+  private readonly headerBytes = new Uint8Array(MAX_HEADER_BYTES);
+  private readonly frame: Frame = { fin: false, opcode: 0, payload: EMPTY, start: 0, end: 0, owned: false, rsv1: false };
 
   constructor(private readonly options: FrameReaderOptions) {}
 
@@ -83,11 +109,20 @@ export class FrameReader {
     this.queue.push(chunk);
   }
 
+  /**
+   * Stops viewing `chunk` (the last one pushed) so that the caller may read into it again; false
+   * when too many of its bytes are still unparsed to copy them (see ByteQueue.release).
+   */
+  release(chunk: Buffer): boolean {
+    return this.queue.release(chunk, RELEASE_COPY_MAX);
+  }
+
   /** Forgets every byte received and not returned yet (nothing more will be parsed). */
   clear(): void {
     this.queue = new ByteQueue();
-    this.header = null;
+    this.haveHeader = false;
     this.direct = null;
+    this.frame.payload = EMPTY;
   }
 
   /** Bytes received and not yet returned as frames (the property tests check none are left). */
@@ -105,16 +140,16 @@ export class FrameReader {
   payloadTarget(minBytes: number): Uint8Array | null {
     let direct = this.direct;
     if (direct === null) {
-      const header = this.header;
-      if (header === null || !header.fin || header.rsv1) return null;
-      if (header.opcode !== Opcode.Text && header.opcode !== Opcode.Binary) return null;
-      if (header.payloadLength > DIRECT_PAYLOAD_MAX) return null;
+      if (!this.haveHeader || !this.fin || this.rsv1) return null;
+      if (this.opcode !== Opcode.Text && this.opcode !== Opcode.Binary) return null;
+      const length = this.payloadLength;
+      if (length > DIRECT_PAYLOAD_MAX) return null;
       const buffered = this.queue.length;
-      if (header.payloadLength - buffered < minBytes) return null;
-      const payload = Buffer.allocUnsafeSlow(header.payloadLength);
+      if (length - buffered < minBytes) return null;
+      const payload = Buffer.allocUnsafeSlow(length);
       this.queue.moveInto(payload, 0, buffered);
-      direct = this.direct = { header, payload, filled: buffered };
-      this.header = null;
+      direct = this.direct = { opcode: this.opcode, masked: this.masked, payload, filled: buffered };
+      this.haveHeader = false;
     }
     if (this.queue.length > 0 || direct.payload.length - direct.filled < minBytes) return null;
     return direct.payload.subarray(direct.filled);
@@ -131,18 +166,44 @@ export class FrameReader {
 
   /**
    * The next complete frame, or null until more bytes arrive. Throws ProtocolError on a violation;
-   * `soFar` is what the data message in progress holds, for the size limit.
+   * `soFar` is what the data message in progress holds, for the size limit. The returned object is
+   * reused: it is valid until the next call.
    */
   next(soFar: MessageSoFar = NO_MESSAGE): Frame | null {
     if (this.direct !== null) return this.nextDirect();
-    const header = this.header ?? this.readHeader(soFar);
-    if (header === null) return null;
-    this.header = header;
-    if (this.queue.length < header.payloadLength) return null;
-    this.header = null;
-    const { bytes, owned } = this.queue.take(header.payloadLength);
-    if (header.mask !== null) applyMask(bytes, header.mask);
-    return { fin: header.fin, opcode: header.opcode, payload: bytes, owned, rsv1: header.rsv1 };
+    const queue = this.queue;
+    if (!this.haveHeader && !this.readHeader(soFar)) return null;
+    const length = this.payloadLength;
+    if (queue.length < length) return null;
+    this.haveHeader = false;
+    const frame = this.frame;
+    const chunk = queue.headChunk();
+    const at = queue.headOffset;
+    if (length === 0) {
+      frame.payload = EMPTY;
+      frame.start = frame.end = 0;
+      frame.owned = false;
+    } else if (length <= chunk!.length - at) {
+      // The whole payload lies in one received chunk: it is read there.
+      frame.payload = chunk!;
+      frame.start = at;
+      frame.end = at + length;
+      frame.owned = false;
+      queue.skip(length);
+    } else {
+      // Spread over several chunks: gathered into one exact, unpooled buffer.
+      const payload = Buffer.allocUnsafeSlow(length);
+      queue.moveInto(payload, 0, length);
+      frame.payload = payload;
+      frame.start = 0;
+      frame.end = length;
+      frame.owned = true;
+    }
+    if (this.masked) maskRange(frame.payload, frame.start, frame.end, this.maskKey, 0);
+    frame.fin = this.fin;
+    frame.opcode = this.opcode;
+    frame.rsv1 = this.rsv1;
+    return frame;
   }
 
   private nextDirect(): Frame | null {
@@ -154,16 +215,50 @@ export class FrameReader {
     }
     if (direct.filled < direct.payload.length) return null;
     this.direct = null;
-    const { header, payload } = direct;
-    if (header.mask !== null) applyMask(payload, header.mask);
-    return { fin: true, opcode: header.opcode, payload, owned: true, rsv1: false };
+    const { payload } = direct;
+    if (direct.masked) maskRange(payload, 0, payload.length, this.maskKey, 0);
+    const frame = this.frame;
+    frame.fin = true;
+    frame.opcode = direct.opcode;
+    frame.rsv1 = false;
+    frame.payload = payload;
+    frame.start = 0;
+    frame.end = payload.length;
+    frame.owned = true;
+    return frame;
   }
 
-  private readHeader(soFar: MessageSoFar): Header | null {
+  /**
+   * Reads the next header, from the chunk it starts in, or from a copy when it is split across
+   * chunks. Returns false until it is complete.
+   */
+  private readHeader(soFar: MessageSoFar): boolean {
     const queue = this.queue;
-    if (queue.length < 2) return null;
-    const b0 = queue.byteAt(0);
-    const b1 = queue.byteAt(1);
+    if (queue.length < 2) return false;
+    const chunk = queue.headChunk()!;
+    const at = queue.headOffset;
+    const inChunk = chunk.length - at;
+    let headerLength = inChunk >= 2 ? this.parseHeader(chunk, at, inChunk, soFar) : 0;
+    if (headerLength === 0) {
+      if (queue.length === inChunk) return false;
+      const n = Math.min(MAX_HEADER_BYTES, queue.length);
+      queue.peekInto(this.headerBytes, n);
+      headerLength = this.parseHeader(this.headerBytes, 0, n, soFar);
+      if (headerLength === 0) return false;
+    }
+    queue.skip(headerLength);
+    this.haveHeader = true;
+    return true;
+  }
+
+  /**
+   * Checks and reads the header at `bytes[at]`, of which `available` bytes (at least 2) are there.
+   * Returns the header's length with the fields of this reader set, or 0 when it goes on beyond
+   * `available`. The rules are checked on the first two bytes, before the rest has arrived.
+   */
+  private parseHeader(bytes: Uint8Array, at: number, available: number, soFar: MessageSoFar): number {
+    const b0 = bytes[at]!;
+    const b1 = bytes[at + 1]!;
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
@@ -176,15 +271,16 @@ export class FrameReader {
     if (!isKnownOpcode(opcode)) {
       throw new ProtocolError('ERR_WS_UNKNOWN_OPCODE', `Unknown opcode 0x${opcode.toString(16)}`);
     }
+    const control = isControlOpcode(opcode);
     // RFC 7692 6: RSV1 marks a whole message as compressed, so only its first frame carries it;
     // control frames are never compressed.
-    if (rsv1 && isControlOpcode(opcode)) {
+    if (rsv1 && control) {
       throw new ProtocolError('ERR_WS_RSV1_ON_CONTROL_FRAME', 'RSV1 set on a control frame');
     }
     if (rsv1 && opcode === 0) {
       throw new ProtocolError('ERR_WS_RSV1_ON_CONTINUATION', 'RSV1 set on a continuation frame');
     }
-    if (isControlOpcode(opcode)) {
+    if (control) {
       if (!fin) throw new ProtocolError('ERR_WS_FRAGMENTED_CONTROL_FRAME', 'Fragmented control frame');
       if (shortLength > 125) {
         throw new ProtocolError('ERR_WS_CONTROL_FRAME_TOO_LONG', 'Control frame payload longer than 125 bytes');
@@ -199,22 +295,22 @@ export class FrameReader {
 
     const extraLength = shortLength === 126 ? 2 : shortLength === 127 ? 8 : 0;
     const headerLength = 2 + extraLength + (masked ? 4 : 0);
-    if (queue.length < headerLength) return null;
+    if (available < headerLength) return 0;
 
     let payloadLength = shortLength;
     if (extraLength === 2) {
-      payloadLength = (queue.byteAt(2) << 8) | queue.byteAt(3);
+      payloadLength = (bytes[at + 2]! << 8) | bytes[at + 3]!;
     } else if (extraLength === 8) {
-      const high = (queue.byteAt(2) * 2 ** 24) + (queue.byteAt(3) << 16) + (queue.byteAt(4) << 8) + queue.byteAt(5);
+      const high = (bytes[at + 2]! * 2 ** 24) + (bytes[at + 3]! << 16) + (bytes[at + 4]! << 8) + bytes[at + 5]!;
       if (high >= 2 ** 31) {
         throw new ProtocolError('ERR_WS_INVALID_LENGTH', 'Payload length with the most significant bit set');
       }
-      const low = (queue.byteAt(6) * 2 ** 24) + (queue.byteAt(7) << 16) + (queue.byteAt(8) << 8) + queue.byteAt(9);
+      const low = (bytes[at + 6]! * 2 ** 24) + (bytes[at + 7]! << 16) + (bytes[at + 8]! << 8) + bytes[at + 9]!;
       // Beyond 2^53 the number is inexact, but any such length is far above every limit anyway.
       payloadLength = high * 2 ** 32 + low;
     }
 
-    if (!isControlOpcode(opcode)) {
+    if (!control) {
       const total = soFar.assembledBytes + payloadLength;
       const compressed = rsv1 || (opcode === 0 && soFar.assembledCompressed);
       const limit = this.options.maxPayload + (compressed ? compressedSlack(this.options.maxPayload) : 0);
@@ -226,12 +322,23 @@ export class FrameReader {
       }
     }
 
-    let mask: Uint8Array | null = null;
     if (masked) {
-      mask = new Uint8Array(4);
-      for (let k = 0; k < 4; k++) mask[k] = queue.byteAt(2 + extraLength + k);
+      const key = at + 2 + extraLength;
+      const mask = this.maskKey;
+      mask[0] = bytes[key]!;
+      mask[1] = bytes[key + 1]!;
+      mask[2] = bytes[key + 2]!;
+      mask[3] = bytes[key + 3]!;
     }
-    queue.skip(headerLength);
-    return { fin, rsv1, opcode, payloadLength, mask };
+    this.fin = fin;
+    this.rsv1 = rsv1;
+    this.opcode = opcode;
+    this.payloadLength = payloadLength;
+    this.masked = masked;
+    return headerLength;
   }
 }
+
+/** At most this many unparsed bytes are copied out of a chunk so that its memory can be read into again. */
+const RELEASE_COPY_MAX = 8 * 1024;
+const EMPTY = Buffer.alloc(0);

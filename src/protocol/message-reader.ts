@@ -1,5 +1,5 @@
 import { parseCloseBody } from './close-frame.js';
-import { compressedSlack, FrameReader, type Frame, type MessageSoFar } from './frame-reader.js';
+import { compressedSlack, FrameReader, payloadOf, type Frame, type MessageSoFar } from './frame-reader.js';
 import { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcodes.js';
 import { ProtocolError } from './protocol-error.js';
@@ -63,6 +63,11 @@ export class MessageReader implements MessageSoFar {
     this.frames.push(chunk);
   }
 
+  /** See FrameReader.release: stop viewing the last chunk pushed, so that it can be read into again. */
+  release(chunk: Buffer): boolean {
+    return this.frames.release(chunk);
+  }
+
   /**
    * Forgets what is buffered: unparsed bytes and the message being assembled. For a connection
    * that will parse nothing more (the peer closed, or broke the protocol): what remains must not
@@ -106,12 +111,14 @@ export class MessageReader implements MessageSoFar {
 
   private handle(frame: Frame): ReceivedEvent | null {
     switch (frame.opcode) {
+      // Copied (125 bytes at most): no event but a compressed message views a received chunk, so
+      // that the transport can read into a chunk again once it is parsed (see release()).
       case Opcode.Ping:
-        return { type: 'ping', payload: frame.payload };
+        return { type: 'ping', payload: Buffer.from(payloadOf(frame)) };
       case Opcode.Pong:
-        return { type: 'pong', payload: frame.payload };
+        return { type: 'pong', payload: Buffer.from(payloadOf(frame)) };
       case Opcode.Close:
-        return { type: 'close', ...parseCloseBody(frame.payload) };
+        return { type: 'close', ...parseCloseBody(payloadOf(frame)) };
       case Opcode.Continuation:
         if (this.fragmentedOpcode === -1) {
           throw new ProtocolError('ERR_WS_UNEXPECTED_CONTINUATION', 'Continuation frame without a message to continue');
@@ -129,15 +136,18 @@ export class MessageReader implements MessageSoFar {
           this.append(frame);
           return null;
         }
-        if (frame.rsv1) return { type: 'compressed', opcode: frame.opcode, fragments: [frame.payload], length: frame.payload.length };
-        return decodeMessage(frame.opcode, frame.payload, frame.owned);
+        if (frame.rsv1) {
+          const payload = payloadOf(frame);
+          return { type: 'compressed', opcode: frame.opcode, fragments: [payload], length: payload.length };
+        }
+        return decodeMessage(frame.opcode, frame.payload, frame.start, frame.end, frame.owned);
     }
   }
 
   /** Copies a fragment into the message being assembled: no fragment outlives its frame. */
   private append(frame: Frame): void {
     const limit = this.maxPayload + (this.fragmentedCompressed ? compressedSlack(this.maxPayload) : 0);
-    this.assembled.append(frame.payload, frame.owned, limit);
+    this.assembled.append(payloadOf(frame), frame.owned, limit);
   }
 
   private finishFragmented(): ReceivedEvent {
@@ -146,23 +156,39 @@ export class MessageReader implements MessageSoFar {
     this.fragmentedCompressed = false;
     const { bytes, owned } = this.assembled.take();
     if (compressed) return { type: 'compressed', opcode, fragments: [bytes], length: bytes.length };
-    return decodeMessage(opcode, bytes, owned);
+    return decodeMessage(opcode, bytes, 0, bytes.length, owned);
   }
 }
 
 /**
- * A complete message payload as an event: text is decoded (invalid UTF-8 is 1007), binary is given
- * its own ArrayBuffer. `owned`: the payload is a fresh buffer nobody else holds.
+ * A complete message payload, `payload[start, end)`, as an event: text is decoded (invalid UTF-8 is
+ * 1007), binary is given its own ArrayBuffer. `owned`: the payload is a fresh buffer of exactly
+ * these bytes that nobody else holds, so it becomes the message's own without a copy.
  */
-export function decodeMessage(opcode: number, payload: Buffer, owned: boolean): ReceivedEvent {
+export function decodeMessage(opcode: number, payload: Buffer, start: number, end: number, owned: boolean): ReceivedEvent {
   if (opcode === Opcode.Text) {
-    const text = decodeUtf8(payload);
+    const text = decodeUtf8(payload, start, end);
     if (text === null) throw new ProtocolError('ERR_WS_INVALID_UTF8', 'Text message is not valid UTF-8');
     return { type: 'text', data: text };
   }
-  // A view into a socket chunk shares its ArrayBuffer with other bytes: copy it into its own.
-  if (owned) return { type: 'binary', data: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) };
-  const data = new Uint8Array(payload.length);
-  data.set(payload);
-  return { type: 'binary', data };
+  if (owned) return { type: 'binary', data: new Uint8Array(payload.buffer, payload.byteOffset, end - start) };
+  return { type: 'binary', data: copyOut(payload, start, end) };
 }
+
+/**
+ * Copies `bytes[start, end)` into a Uint8Array of its own: a received chunk also holds other
+ * messages' bytes, which the application must not see. For a few bytes a plain loop is faster than
+ * calling a native copy (which also needs a view object).
+ */
+function copyOut(bytes: Buffer, start: number, end: number): Uint8Array {
+  const length = end - start;
+  const data = new Uint8Array(length);
+  if (length <= SHORT_COPY) {
+    for (let i = 0; i < length; i++) data[i] = bytes[start + i]!;
+  } else {
+    data.set(bytes.subarray(start, end));
+  }
+  return data;
+}
+
+const SHORT_COPY = 32;

@@ -82,6 +82,15 @@ export class ProtocolConnection {
   }
 
   /**
+   * The caller wants to read into `chunk` (the last one received) again: true once nothing here
+   * views it any more (unparsed bytes of it are copied out), false when it must be let go instead.
+   * Events handed out never view a chunk, except a compressed message's fragments.
+   */
+  release(chunk: Buffer): boolean {
+    return this.receiving ? this.reader.release(chunk) : true;
+  }
+
+  /**
    * Where the next read may land to go straight into a message's own buffer, or null to read into
    * a chunk and receive() it (see FrameReader.payloadTarget).
    */
@@ -113,7 +122,7 @@ export class ProtocolConnection {
   /** A compressed message, once the caller inflated it: decoded like any message (UTF-8 checked). */
   inflated(opcode: number, payload: Buffer): ProtocolEvent {
     try {
-      return decodeMessage(opcode, payload, true);
+      return decodeMessage(opcode, payload, 0, payload.length, true);
     } catch (error) {
       return this.violation(error as Error);
     }

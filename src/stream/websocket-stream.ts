@@ -249,10 +249,13 @@ export class WebSocketStream {
       // pull() stays pending while the socket flows, and settles when reading pauses for lack of
       // demand (#onMessage). While it is pending the streams machinery does not call it again;
       // otherwise it would after every enqueue: a call, a promise and a microtask per message.
-      pull(): Promise<void> {
+      // When the messages already received fill the queue at once (a reader slower than the
+      // peer), there is nothing to wait for and no promise is made.
+      pull(): Promise<void> | undefined {
+        const wss = this.wss;
+        if (!wss.#connection!.resume()) return undefined;
         return new Promise<void>((resolve) => {
-          this.wss.#settlePull = resolve;
-          this.wss.#connection!.resume();
+          wss.#settlePull = resolve;
         });
       }
 

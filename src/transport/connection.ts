@@ -90,6 +90,8 @@ export class Connection implements ReadSink {
   private outgoing: QueuedFrame[] = [];
   private handler: ConnectionReceiver;
   private flowing = false;
+  /** The socket was last resumed (not paused) by us. */
+  private socketReading = false;
   private draining = false;
   /** Data messages are dropped instead of delivered (nobody will read them any more). */
   private discarding = false;
@@ -169,11 +171,16 @@ export class Connection implements ReadSink {
     };
   }
 
-  /** The handler wants messages: parse what is buffered and read the socket until it has enough. */
-  resume(): void {
-    if (this.flowing) return;
-    this.flowing = true;
-    this.parseAndDeliver();
+  /**
+   * The handler wants messages: parse what is buffered and read the socket until it has enough.
+   * Returns whether reading goes on: false when the messages already received were enough.
+   */
+  resume(): boolean {
+    if (!this.flowing) {
+      this.flowing = true;
+      this.parseAndDeliver();
+    }
+    return this.flowing;
   }
 
   /** Drop incoming data messages from now on; used once nobody reads them. */
@@ -297,11 +304,16 @@ export class Connection implements ReadSink {
     this.parseAndDeliver();
   }
 
-  /** Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk of its own). */
-  onChunk(chunk: Buffer): void {
-    if (!this.protocol.receiving) return; // after Close or failure, whatever follows is ignored
+  /**
+   * Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk). Returns
+   * whether the chunk is still viewed: by unparsed bytes too many to copy out, or by a compressed
+   * message being inflated.
+   */
+  onChunk(chunk: Buffer): boolean {
+    if (!this.protocol.receiving) return false; // after Close or failure, whatever follows is ignored
     this.protocol.receive(chunk);
     this.parseAndDeliver();
+    return this.inflating || !this.protocol.release(chunk);
   }
 
   /**
@@ -324,8 +336,7 @@ export class Connection implements ReadSink {
     // While a message is inflating or a pong waits, the socket stays paused: bytes behind wait in
     // the kernel. Once the input is over, reading goes on so that the peer's FIN is seen.
     const receiving = this.protocol.receiving;
-    if (!receiving || this.parsing) this.socket.resume();
-    else this.socket.pause();
+    this.setSocketReading(!receiving || this.parsing);
     // A pong that waits is the peer's doing (it does not read): that time counts for the keepalive.
     this.trackReading(this.flowing && receiving && !this.inflating);
   }
@@ -338,6 +349,14 @@ export class Connection implements ReadSink {
   private get parsing(): boolean {
     return this.flowing && this.protocol.receiving && !this.inflating &&
       (this.pendingPong === null || this.protocol.closeSent);
+  }
+
+  /** Pauses or resumes the socket, calling it only on a change: this runs once per message or so. */
+  private setSocketReading(reading: boolean): void {
+    if (reading === this.socketReading) return;
+    this.socketReading = reading;
+    if (reading) this.socket.resume();
+    else this.socket.pause();
   }
 
   private trackReading(reading: boolean): void {
@@ -396,7 +415,7 @@ export class Connection implements ReadSink {
         this.parseAndDeliver(); // parsing waited for this pong
       });
     }
-    this.pendingPong = Buffer.from(payload); // a copy: the ping may view a socket chunk
+    this.pendingPong = payload; // the ping's own copy (events never view a socket chunk)
   }
 
   private deliver(data: string | Uint8Array): void {

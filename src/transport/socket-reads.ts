@@ -14,8 +14,11 @@ export interface ReadSink {
   readTarget(): Uint8Array | null;
   /** `n` bytes were read into the buffer readTarget() returned. */
   onTargetRead(target: Uint8Array, n: number): void;
-  /** A read landed in a chunk of its own; the sink may keep it. */
-  onChunk(chunk: Buffer): void;
+  /**
+   * A read landed in a chunk. Returns true when the sink keeps (views of) it; false when it let go
+   * of it and the chunk's memory may take the next read.
+   */
+  onChunk(chunk: Buffer): boolean;
 }
 
 /**
@@ -30,7 +33,7 @@ export interface ReadSink {
 export class SocketReads {
   private socket: Socket | null = null;
   private sink: ReadSink | null = null;
-  /** A chunk no read has used yet. A chunk that was read into is handed on with its bytes. */
+  /** The chunk the next read lands in (when it is not the sink's target); null: allocate one. */
   private chunk: Buffer | null = null;
   /** The buffer handed out for the next read is the sink's target (not a chunk). */
   private nextIsTarget = false;
@@ -72,11 +75,13 @@ export class SocketReads {
       return true;
     }
     const chunk = (buffer as Buffer).subarray(0, n);
-    this.chunk = null;
     if (this.sink !== null) {
-      this.sink.onChunk(chunk);
+      // A chunk the sink let go of takes the next read: no 64 KiB allocated (and collected) per
+      // read while the reader keeps up.
+      if (this.sink.onChunk(chunk)) this.chunk = null;
       return true;
     }
+    this.chunk = null;
     // During the handshake Node's HTTP client reads the response from the readable side; false
     // (its buffer is full) stops reading until it asks for more.
     return this.socket!.push(chunk);
