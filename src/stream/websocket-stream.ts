@@ -68,6 +68,12 @@ type Chunk = string | Uint8Array | ArrayBuffer;
  */
 /** @internal The stream's connection (null before it opens), for Node extensions such as sendPing(). */
 export let connectionOf: (wss: WebSocketStream) => Connection | null;
+/**
+ * @internal Once the stream is open: every message from now on goes to `callback`, in order, as
+ * soon as it is parsed, instead of into the readable (which the caller does not read), and reading
+ * never pauses for lack of demand. For the classic WebSocket, which has no read backpressure.
+ */
+export let deliverMessagesTo: (wss: WebSocketStream, callback: (data: string | Uint8Array) => void) => void;
 let ReadableSource: new (wss: WebSocketStream) => UnderlyingSource<Chunk> & ConnectionReceiver;
 let WritableSink: new (wss: WebSocketStream) => UnderlyingSink<unknown>;
 
@@ -99,6 +105,8 @@ export class WebSocketStream {
   #writableClosing = false;
   #readableDone = false;
   #settled = false;
+  /** Set by deliverMessagesTo(): where messages go instead of the readable. */
+  #messageCallback: ((data: string | Uint8Array) => void) | null = null;
   /** Settles the readable's pending pull(): reading paused, the next read() may call pull() again. */
   #settlePull: (() => void) | null = null;
   /**
@@ -239,6 +247,10 @@ export class WebSocketStream {
   static {
     // In here to reach the private members.
     connectionOf = (wss) => wss.#connection;
+    deliverMessagesTo = (wss, callback) => {
+      wss.#messageCallback = callback;
+      wss.#connection?.resume();
+    };
     ReadableSource = class implements UnderlyingSource<Chunk>, ConnectionReceiver {
       constructor(private readonly wss: WebSocketStream) {}
 
@@ -299,6 +311,11 @@ export class WebSocketStream {
 
   /** Returns whether the readable wants more: false pauses the socket. */
   #onMessage(data: string | Uint8Array): boolean {
+    const callback = this.#messageCallback;
+    if (callback !== null) {
+      callback(data);
+      return true;
+    }
     const controller = this.#readableController!;
     if (this.#readableDone) return true;
     const chunk = typeof data === 'string' || this.#options.binaryType === 'uint8array' ? data : data.buffer as ArrayBuffer;

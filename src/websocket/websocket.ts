@@ -2,7 +2,7 @@ import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/clos
 import { utf8ByteLength } from '../protocol/utf8-length.js';
 import type { WebSocketStreamOptions } from '../stream/options.js';
 import { WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
-import { WebSocketStream } from '../stream/websocket-stream.js';
+import { deliverMessagesTo, WebSocketStream } from '../stream/websocket-stream.js';
 import { CloseEvent } from './close-event.js';
 import { Outgoing } from './outgoing.js';
 import { requireArguments, toClampedUnsignedShort, toProtocolList, toUSVString } from './webidl.js';
@@ -26,16 +26,13 @@ const CLOSED = 3;
 const ADAPTER_OWNED_OPTIONS = ['protocols', 'signal', 'binaryType', 'readableStrategy', 'writableStrategy'] as const;
 
 /**
- * How many received messages may wait between the socket and the event loop. The classic API has
- * no way to slow the sender down, so the adapter reads continuously; a queue of one message (the
- * streams default) would pause and resume the socket around every single message.
+ * The options that make a WebSocketStream suit this adapter (also for one accepted by a server).
+ * The adapter takes messages straight from the connection (deliverMessagesTo) and never reads the
+ * readable; a high-water mark of 0 keeps the readable from starting the reading itself.
  */
-const READ_AHEAD_MESSAGES = 1024;
-
-/** The options that make a WebSocketStream suit this adapter (also for one accepted by a server). */
 export const ADAPTER_STREAM_OPTIONS = {
   binaryType: 'arraybuffer',
-  readableStrategy: new CountQueuingStrategy({ highWaterMark: READ_AHEAD_MESSAGES }),
+  readableStrategy: new CountQueuingStrategy({ highWaterMark: 0 }),
 } as const satisfies WebSocketStreamOptions;
 
 /** Lets wrapWebSocketStream() hand an existing stream to the constructor. */
@@ -217,7 +214,6 @@ export class WebSocket extends EventTarget {
       this.#end(false, 1006, '', true);
       return;
     }
-    const reader = info.readable.getReader();
     if (this.#readyState === CONNECTING) {
       this.#readyState = OPEN;
       this.#protocol = info.protocol;
@@ -225,17 +221,13 @@ export class WebSocket extends EventTarget {
       this.#outgoing = new Outgoing(info.writable.getWriter(), () => this.close());
       this.dispatchEvent(new Event('open'));
     }
-    // Read to the end even after close(): the peer's Close frame comes behind its last messages.
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        // "If ready state is not OPEN, then return": messages after close() are dropped.
-        if (this.#readyState === OPEN) this.#dispatchMessage(value);
-      }
-    } catch {
-      // An unclean end: `closed` rejects with the same error, handled below.
-    }
+    // Messages come straight from the connection, in order, from now on: the classic API has no
+    // read backpressure, so a reader's promise per message would only cost time. Reading goes on
+    // after close(), since the peer's Close frame comes behind its last messages.
+    deliverMessagesTo(stream, (data) => {
+      // "If ready state is not OPEN, then return": messages after close() are dropped.
+      if (this.#readyState === OPEN) this.#dispatchMessage(data);
+    });
     try {
       const { closeCode, reason } = await stream.closed;
       if (this.#failedByClose) this.#end(false, 1006, '', true);
@@ -256,13 +248,13 @@ export class WebSocket extends EventTarget {
     }
   }
 
-  #dispatchMessage(chunk: string | Uint8Array | ArrayBuffer): void {
+  #dispatchMessage(chunk: string | Uint8Array): void {
     let data: string | ArrayBuffer | Blob;
     if (typeof chunk === 'string') {
       data = chunk;
     } else {
       // binaryType is read when the event is dispatched, so a change applies to the next message.
-      const buffer = chunk instanceof ArrayBuffer ? chunk : exactArrayBuffer(chunk);
+      const buffer = exactArrayBuffer(chunk);
       data = this.#binaryType === 'blob' ? new Blob([buffer]) : buffer;
     }
     this.dispatchEvent(new MessageEvent('message', { data, origin: this.#origin }));
