@@ -231,6 +231,17 @@ describe('messages', () => {
     expect(event).toBeInstanceOf(MessageEvent);
     expect(event.origin).toBe(new URL(server.url).origin);
     expect(event.target).toBe(ws);
+    // Made without MessageEvent's constructor (message-event.ts): every attribute reads as the
+    // runtime's own MessageEvent would, and none can be assigned.
+    const native = new MessageEvent('message', { data: event.data, origin: event.origin });
+    for (const key of ['type', 'data', 'origin', 'lastEventId', 'source', 'ports', 'bubbles', 'cancelable'] as const) {
+      expect(event[key], key).toEqual(native[key]);
+    }
+    expect(Object.isFrozen(event.ports)).toBe(true);
+    expect(() => {
+      (event as { data: unknown }).data = 'changed';
+    }).toThrow(TypeError);
+    expect(Object.prototype.toString.call(event)).toBe(Object.prototype.toString.call(native));
   });
 
   it('delivers binary as Blob by default, and applies a binaryType change from the next message on', async () => {

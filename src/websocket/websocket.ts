@@ -4,6 +4,7 @@ import type { WebSocketStreamOptions } from '../stream/options.js';
 import { WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { deliverMessagesTo, WebSocketStream } from '../stream/websocket-stream.js';
 import { CloseEvent } from './close-event.js';
+import { createMessageEvent } from './message-event.js';
 import { Outgoing } from './outgoing.js';
 import { requireArguments, toClampedUnsignedShort, toProtocolList, toUSVString } from './webidl.js';
 
@@ -257,7 +258,7 @@ export class WebSocket extends EventTarget {
       const buffer = exactArrayBuffer(chunk);
       data = this.#binaryType === 'blob' ? new Blob([buffer]) : buffer;
     }
-    this.dispatchEvent(new MessageEvent('message', { data, origin: this.#origin }));
+    this.dispatchEvent(createMessageEvent(data, this.#origin));
   }
 
   /** "When the WebSocket connection is closed": CLOSED first, then error if it failed, then close. */
