@@ -154,6 +154,32 @@ describe('read side: the client stops reading, the server stalls', () => {
     }
   });
 
+  it('small messages are read ahead of the queue by a bounded amount: at most 64 messages and 16 KiB', async () => {
+    // 64 small messages, or 16 KiB of them, past the queue's limit: pull() then runs once per
+    // batch rather than per message (docs/backpressure.md). Larger messages are never read ahead.
+    for (const [size, most] of [[16, 1 + 64], [1024, 1 + 16]] as const) {
+      const COUNT = 5_000;
+      const server = await startServer();
+      const serverWs = server.nextConnection();
+      const { strategy, queued } = countingStrategy();
+      const stream = new WebSocketStream(server.url, { readableStrategy: strategy });
+      onCleanup(() => stream.close());
+      const { readable } = await withTimeout(stream.opened, 5_000, 'opened');
+      const ws = await serverWs;
+      for (let seq = 0; seq < COUNT; seq++) ws.send(message(seq, size));
+      await delay(300);
+      // Far fewer than were sent (all of them fit in the kernel's buffers), and within the bound.
+      expect(queued(), `${size} B`).toBeGreaterThan(1);
+      expect(queued(), `${size} B`).toBeLessThanOrEqual(most);
+      const reader = readable.getReader();
+      for (let seq = 0; seq < COUNT; seq++) {
+        const { value } = await withTimeout(reader.read(), 10_000, `message ${seq}`);
+        expect(seqOf(value!)).toBe(seq);
+      }
+      reader.releaseLock();
+    }
+  });
+
   it('applies from the start: with a highWaterMark of 0 nothing is taken until read() is called', async () => {
     const COUNT = 256; // 16 MiB
     let queued = 0;

@@ -107,6 +107,9 @@ export class WebSocketStream {
   #settled = false;
   /** Set by deliverMessagesTo(): where messages go instead of the readable. */
   #messageCallback: ((data: string | Uint8Array) => void) | null = null;
+  /** Messages, and their bytes, enqueued beyond the queue's limit since it last had room (read-ahead). */
+  #aheadMessages = 0;
+  #aheadBytes = 0;
   /** Settles the readable's pending pull(): reading paused, the next read() may call pull() again. */
   #settlePull: (() => void) | null = null;
   /**
@@ -325,7 +328,21 @@ export class WebSocketStream {
       return true;
     }
     controller.enqueue(chunk);
-    if ((controller.desiredSize ?? 0) > 0) return true;
+    if ((controller.desiredSize ?? 0) > 0) {
+      this.#aheadMessages = this.#aheadBytes = 0;
+      return true;
+    }
+    // A bounded read-ahead beyond the queue's limit: small messages already received keep coming
+    // until READ_AHEAD_MESSAGES or READ_AHEAD_BYTES are reached, so that pull() and its promise
+    // run once per batch of small messages instead of once per message. Memory stays bounded:
+    // the queue never holds more than its limit plus this read-ahead.
+    const bytes = typeof data === 'string' ? data.length : data.byteLength;
+    if (this.#aheadMessages < READ_AHEAD_MESSAGES && this.#aheadBytes + bytes <= READ_AHEAD_BYTES) {
+      this.#aheadMessages++;
+      this.#aheadBytes += bytes;
+      return true;
+    }
+    this.#aheadMessages = this.#aheadBytes = 0;
     const settlePull = this.#settlePull;
     this.#settlePull = null;
     settlePull?.();
@@ -417,6 +434,15 @@ export class WebSocketStream {
     this.#rejectClosed(closedReason);
   }
 }
+
+/**
+ * How far the readable's queue may run past its limit before reading pauses (see #onMessage):
+ * messages, and bytes of them (UTF-16 code units for text). Like Chrome, which stops reading about
+ * 128 KiB past the queue, reading pauses a bounded amount after the queue is full, not at the
+ * exact message. A message larger than READ_AHEAD_BYTES is never read ahead.
+ */
+const READ_AHEAD_MESSAGES = 64;
+const READ_AHEAD_BYTES = 16 * 1024;
 
 function ignore(): void {}
 
