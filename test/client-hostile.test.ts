@@ -6,10 +6,10 @@ import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketError, WebSocketStream, type WebSocketStreamOptions } from '../src/index.js';
+import { delay, rejectionOf, withTimeout } from './helpers/timing.js';
 import {
   acceptFor,
   closeBody,
-  delay,
   frame,
   startRawServer,
   type ClientFrame,
@@ -47,30 +47,6 @@ function connect(server: RawServer, options?: WebSocketStreamOptions): WebSocket
   return ws;
 }
 
-/** The value of `promise`, or a test failure if it does not settle in `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The rejection reason of `promise`; a test failure if it resolves or hangs. */
-async function rejection(promise: Promise<unknown>, what: string, ms = WAIT): Promise<unknown> {
-  const outcome = await within(
-    promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })),
-    what,
-    ms,
-  );
-  if (outcome.ok) throw new Error(`${what} resolved with ${JSON.stringify(outcome.value)} but should have rejected`);
-  return outcome.error;
-}
-
 function expectWebSocketError(error: unknown, message: RegExp, closeCode?: number | null): WebSocketError {
   expect(error).toBeInstanceOf(WebSocketError);
   expect(error).toBeInstanceOf(DOMException);
@@ -105,8 +81,8 @@ async function expectHandshakeFailure(
 ): Promise<void> {
   const server = await serve(respond, onRawSocket);
   const ws = connect(server, options);
-  const openedError = await rejection(ws.opened, 'opened');
-  const closedError = await rejection(ws.closed, 'closed');
+  const openedError = await rejectionOf(ws.opened, WAIT, 'opened');
+  const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
   expectWebSocketError(openedError, message);
   expectWebSocketError(closedError, message, 1006);
   // Programs tell failures apart by the stable code underneath, not by the message.
@@ -119,7 +95,7 @@ describe('hostile server: opening handshake', () => {
   it('sends a well-formed upgrade request (sanity check of the raw server)', async () => {
     const server = await serve((conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Protocol: chat'] }));
     const ws = connect(server, { protocols: ['chat', 'superchat'] });
-    const { protocol, extensions } = await within(ws.opened, 'opened');
+    const { protocol, extensions } = await withTimeout(ws.opened, WAIT, 'opened');
     expect(protocol).toBe('chat');
     expect(extensions).toBe('');
     const conn = await server.nextConnection();
@@ -151,7 +127,7 @@ describe('hostile server: opening handshake', () => {
       `sec-websocket-accept: ${acceptFor(conn.key)}`,
     ]));
     const ws = connect(server);
-    expect(await within(ws.opened, 'opened')).toMatchObject({ protocol: '', extensions: '' });
+    expect(await withTimeout(ws.opened, WAIT, 'opened')).toMatchObject({ protocol: '', extensions: '' });
   });
 
   it('a wrong Sec-WebSocket-Accept fails the handshake', async () => {
@@ -300,26 +276,26 @@ async function expectViolation(v: Violation): Promise<void> {
     for (const bytes of rest) await conn.write(bytes);
   });
   const ws = connect(server, v.options);
-  const { readable, writable } = await within(ws.opened, 'opened');
+  const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
   const conn = await server.nextConnection();
   const reader = readable.getReader();
   const writer = writable.getWriter();
 
   for (const expected of v.before ?? []) {
-    const { value, done } = await within(reader.read(), 'read() of a good message');
+    const { value, done } = await withTimeout(reader.read(), WAIT, 'read() of a good message');
     expect(done).toBe(false);
     expect(value).toEqual(expected);
   }
 
   // Application side: closed and the readable fail with one and the same WebSocketError.
-  const readError = await rejection(reader.read(), 'read() after the violation');
-  const closedError = await rejection(ws.closed, 'closed');
+  const readError = await rejectionOf(reader.read(), WAIT, 'read() after the violation');
+  const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
   expect(readError).toBe(closedError);
   const error = expectWebSocketError(closedError, v.message, 1006);
   expect(error.message).toContain(`close code ${v.code}`);
   // The violation underneath: its stable code, and the close code it maps to.
   expect(error.cause).toMatchObject({ code: expect.stringMatching(/^ERR_WS_/), closeCode: v.code });
-  expect(await rejection(writer.closed, 'writer.closed')).toBe(closedError);
+  expect(await rejectionOf(writer.closed, WAIT, 'writer.closed')).toBe(closedError);
 
   // Wire side: the pongs owed, exactly one masked Close frame with the code, then the client leaves TCP.
   for (const payload of v.pongs ?? []) {
@@ -561,14 +537,14 @@ describe('hostile server: truncated streams', () => {
       conn.socket.resetAndDestroy();
     });
     const ws = connect(server);
-    const { readable, writable } = await within(ws.opened, 'opened');
+    const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const readError = await rejection(reader.read(), 'read()');
-    const closedError = await rejection(ws.closed, 'closed');
+    const readError = await rejectionOf(reader.read(), WAIT, 'read()');
+    const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
     expect(readError).toBe(closedError);
     expectWebSocketError(closedError, /ECONNRESET/, 1006);
-    expect(await rejection(writable.getWriter().closed, 'writer.closed')).toBe(closedError);
+    expect(await rejectionOf(writable.getWriter().closed, WAIT, 'writer.closed')).toBe(closedError);
     // The client had nothing to say before the reset: no Close frame, no bytes at all.
     expect(conn.pending.length).toBe(0);
   });
@@ -581,11 +557,11 @@ describe('hostile server: truncated streams', () => {
       conn.socket.end();
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const readError = await rejection(reader.read(), 'read()');
-    const closedError = await rejection(ws.closed, 'closed');
+    const readError = await rejectionOf(reader.read(), WAIT, 'read()');
+    const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
     expect(readError).toBe(closedError);
     expectWebSocketError(closedError, /without a closing handshake/, 1006);
     await conn.closed;
@@ -604,7 +580,7 @@ async function serverCloses(ws: WebSocketStream, conn: RawConnection, code: numb
   expect(reply.code).toBe(code);
   await conn.waitForEnd();
   conn.socket.end();
-  expect(await within(ws.closed, 'closed')).toEqual({ closeCode: code, reason });
+  expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: code, reason });
 }
 
 describe('hostile server: legal byte streams', () => {
@@ -627,13 +603,13 @@ describe('hostile server: legal byte streams', () => {
       await conn.write(frame(OP.cont, bytes(5)));
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
 
-    const first = await within(reader.read(), 'read() 1');
+    const first = await withTimeout(reader.read(), WAIT, 'read() 1');
     expect(first).toEqual({ done: false, value: 'Hello, w\u00f6rld' });
-    const second = await within(reader.read(), 'read() 2');
+    const second = await withTimeout(reader.read(), WAIT, 'read() 2');
     expect(second.done).toBe(false);
     const data = second.value as Uint8Array;
     expect(data).toBeInstanceOf(Uint8Array);
@@ -654,7 +630,7 @@ describe('hostile server: legal byte streams', () => {
     expect(conn.pending.length).toBe(0); // nothing answered the unsolicited pong
 
     await serverCloses(ws, conn, 1000, '');
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
 
   it('reads a text message and a Close split at every byte boundary across separate TCP writes', async () => {
@@ -670,16 +646,16 @@ describe('hostile server: legal byte streams', () => {
       }
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    expect(await within(reader.read(), 'read()')).toEqual({ done: false, value: message });
+    expect(await withTimeout(reader.read(), WAIT, 'read()')).toEqual({ done: false, value: message });
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBe(1000);
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1000, reason: 'ok \u00e9' });
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1000, reason: 'ok \u00e9' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
 
   it('keeps frames that share a TCP segment with the 101, and several messages and a Close in one segment', async () => {
@@ -687,21 +663,21 @@ describe('hostile server: legal byte streams', () => {
       extra: Buffer.concat([text('one'), frame(OP.binary, bytes(2)), text('three'), frame(OP.close, closeBody(1001, 'away'))]),
     }));
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
     // Let the client sit on its full queue for a while: nothing may be lost meanwhile.
     await delay(50);
-    expect(await within(reader.read(), 'read() 1')).toEqual({ done: false, value: 'one' });
-    const second = await within(reader.read(), 'read() 2');
+    expect(await withTimeout(reader.read(), WAIT, 'read() 1')).toEqual({ done: false, value: 'one' });
+    const second = await withTimeout(reader.read(), WAIT, 'read() 2');
     expect([...(second.value as Uint8Array)]).toEqual([2]);
-    expect(await within(reader.read(), 'read() 3')).toEqual({ done: false, value: 'three' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() 3')).toEqual({ done: false, value: 'three' });
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBe(1001);
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1001, reason: 'away' });
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1001, reason: 'away' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
 
   it.each([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])(
@@ -709,7 +685,7 @@ describe('hostile server: legal byte streams', () => {
     async (code) => {
       const server = await serve((conn) => conn.acceptHandshake());
       const ws = connect(server);
-      await within(ws.opened, 'opened');
+      await withTimeout(ws.opened, WAIT, 'opened');
       const conn = await server.nextConnection();
       await serverCloses(ws, conn, code, 'r');
     },
@@ -722,19 +698,19 @@ describe('hostile server: legal byte streams', () => {
       await conn.write(Buffer.concat([text('\u20ac'.repeat(3), { fin: false }), frame(OP.cont, '\u20ac'.repeat(2) + 'x')]));
     });
     const ws = connect(server, { maxPayload: 16 });
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const first = await within(reader.read(), 'read() 1');
+    const first = await withTimeout(reader.read(), WAIT, 'read() 1');
     expect([...(first.value as Uint8Array)]).toEqual(new Array(16).fill(9));
-    expect(await within(reader.read(), 'read() 2')).toEqual({ done: false, value: '\u20ac'.repeat(5) + 'x' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() 2')).toEqual({ done: false, value: '\u20ac'.repeat(5) + 'x' });
     await serverCloses(ws, conn, 1000, 'fine');
   });
 
   it('a server-initiated Close 4001 "bye": the client echoes 4001 and closed resolves', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    const { readable, writable } = await within(ws.opened, 'opened');
+    const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     await conn.write(frame(OP.close, closeBody(4001, 'bye')));
     const reply = expectMaskedClose(await conn.readFrame());
@@ -742,10 +718,10 @@ describe('hostile server: legal byte streams', () => {
     await conn.waitForEnd();
     expect(conn.pending.length).toBe(0);
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 4001, reason: 'bye' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 4001, reason: 'bye' });
     const reader = readable.getReader();
-    expect(await within(reader.read(), 'read()')).toEqual({ done: true, value: undefined });
-    const writeError = await rejection(writable.getWriter().write('late'), 'write after close');
+    expect(await withTimeout(reader.read(), WAIT, 'read()')).toEqual({ done: true, value: undefined });
+    const writeError = await rejectionOf(writable.getWriter().write('late'), WAIT, 'write after close');
     expect(writeError).toBeInstanceOf(DOMException);
     expect((writeError as DOMException).name).toBe('InvalidStateError');
   });
@@ -753,20 +729,20 @@ describe('hostile server: legal byte streams', () => {
   it('a Close without a body: the client answers without a body and closed resolves 1005', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    await within(ws.opened, 'opened');
+    await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     await conn.write(frame(OP.close));
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBeNull();
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1005, reason: '' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1005, reason: '' });
   });
 
   it('client frames are masked, each with its own key, and close() sends a masked Close', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    const { writable } = await within(ws.opened, 'opened');
+    const { writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const writer = writable.getWriter();
     const big = Buffer.alloc(70_000);
@@ -804,7 +780,7 @@ describe('hostile server: legal byte streams', () => {
     await conn.write(frame(OP.close, closeBody(1000, 'ack')));
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1000, reason: 'ack' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1000, reason: 'ack' });
   });
 });
 
@@ -825,18 +801,18 @@ describe('permessage-deflate: the handshake', () => {
     const answer = 'permessage-deflate; server_max_window_bits=12';
     const server = await serve((conn) => conn.acceptHandshake({ headers: [`Sec-WebSocket-Extensions: ${answer}`] }));
     const ws = connect(server);
-    expect((await within(ws.opened, 'opened')).extensions).toBe(answer);
+    expect((await withTimeout(ws.opened, WAIT, 'opened')).extensions).toBe(answer);
     const conn = await server.nextConnection();
     expect(conn.request.headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
   });
 
   it('perMessageDeflate: false offers nothing; an object tunes the offer', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
-    await within(connect(server, { perMessageDeflate: false }).opened, 'opened');
+    await withTimeout(connect(server, { perMessageDeflate: false }).opened, WAIT, 'opened');
     expect((await server.nextConnection()).request.headers['sec-websocket-extensions']).toBeUndefined();
-    await within(connect(server, {
+    await withTimeout(connect(server, {
       perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 11 },
-    }).opened, 'opened');
+    }).opened, WAIT, 'opened');
     expect((await server.nextConnection()).request.headers['sec-websocket-extensions'])
       .toBe('permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11');
   });
@@ -877,14 +853,14 @@ describe('permessage-deflate: receiving', () => {
       ]));
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const reader = readable.getReader();
-    expect((await within(reader.read(), 'read')).value).toBe(text);
-    const second = (await within(reader.read(), 'read')).value as Uint8Array;
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toBe(text);
+    const second = (await withTimeout(reader.read(), WAIT, 'read')).value as Uint8Array;
     expect(Buffer.from(second).equals(binary)).toBe(true);
     expect(second.buffer.byteLength).toBe(second.byteLength);
-    expect((await within(reader.read(), 'read')).value).toBe('plain, uncompressed');
-    expect((await within(reader.read(), 'read')).value).toEqual(new Uint8Array(0));
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toBe('plain, uncompressed');
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toEqual(new Uint8Array(0));
     const conn = await server.nextConnection();
     const pong = await conn.readFrame();
     expect(pong.opcode).toBe(OP.pong);

@@ -1,8 +1,12 @@
 // A deliberately dumb, hostile WebSocket "server" on a raw node:net socket. It parses just enough
 // of the client's HTTP request to answer it, then lets each test write arbitrary bytes and read
 // the client's frames back byte for byte. Only 127.0.0.1, every wait is bounded by a timeout.
+// Also the two simplest raw peers: a server that never answers, and a port where nothing listens.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { onCleanup } from './cleanup.js';
+import { withTimeout } from './timing.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Largest request head we accept before giving up on a client (bounds the parse loop). */
@@ -318,6 +322,29 @@ function parseRequest(text: string): RawRequest {
   return { method, path, headers };
 }
 
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** A TCP server that accepts connections and never answers (a handshake that hangs). */
+export async function startSilentServer(): Promise<{ url: string; connections: Socket[]; server: Server }> {
+  const connections: Socket[] = [];
+  const server = createServer((socket) => {
+    connections.push(socket);
+    socket.on('error', () => {});
+    socket.resume(); // read and ignore the request
+  });
+  onCleanup(async () => {
+    for (const socket of connections) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  server.listen(0, '127.0.0.1');
+  await withTimeout(once(server, 'listening'), 5_000, 'listen');
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, connections, server };
+}
+
+/** A port on 127.0.0.1 where nothing listens (it was listening a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -1,60 +1,11 @@
-// Test plumbing for the server side: an http server on 127.0.0.1 that hands upgrades to a test's
-// callback, and a raw TCP client that writes any request bytes and frames (legal or not) and reads
-// the server's answer back byte for byte. Every wait is bounded by a timeout.
+// A raw TCP client for testing our server: it writes any request bytes and frames (legal or not)
+// and reads the server's answer back byte for byte. Every wait is bounded by a timeout.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { closeBody, frame, parseClientFrame, type ClientFrame } from './helpers/raw-server.js';
+import { connect, type Socket } from 'node:net';
+import { closeBody, frame, parseClientFrame, type ClientFrame } from './raw-server.js';
+import { withTimeout } from './timing.js';
 
 const DEFAULT_WAIT = 5000;
-
-export interface TestServer {
-  port: number;
-  url: string;
-  server: Server;
-  close(): Promise<void>;
-}
-
-/** An http server on 127.0.0.1:0 whose 'upgrade' events go to `onUpgrade`. */
-export async function startServer(
-  onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void,
-  onRequest?: RequestListener,
-): Promise<TestServer> {
-  const server = onRequest ? createServer(onRequest) : createServer();
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('upgrade', onUpgrade);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `ws://127.0.0.1:${port}`,
-    server,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Resolves with `promise`, or rejects after `ms` naming `what`. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export interface RawResponse {
   status: number;
@@ -104,7 +55,7 @@ export class RawClient {
 
   static async connect(port: number): Promise<RawClient> {
     const socket = connect(port, '127.0.0.1');
-    await within(new Promise((resolve, reject) => {
+    await withTimeout(new Promise((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     }), DEFAULT_WAIT, 'TCP connect');
@@ -133,7 +84,7 @@ export class RawClient {
 
   private waitFor(predicate: () => boolean, timeout: number, what: string): Promise<void> {
     if (predicate()) return Promise.resolve();
-    return within(new Promise<void>((resolve) => {
+    return withTimeout(new Promise<void>((resolve) => {
       const check = (): void => {
         if (predicate()) resolve();
         else this.waiters.push(check);
@@ -206,16 +157,4 @@ export function clientFrame(opcode: number, payload: Buffer | string = Buffer.al
 
 export function closePayload(code: number, reason = ''): Buffer {
   return closeBody(code, reason);
-}
-
-/** Reads a readable to its end (bounded by `limit` chunks). */
-export async function readAll<T>(readable: ReadableStream<T>, limit = 100_000): Promise<T[]> {
-  const chunks: T[] = [];
-  const reader = readable.getReader();
-  for (let i = 0; i < limit; i++) {
-    const { value, done } = await reader.read();
-    if (done) return chunks;
-    chunks.push(value);
-  }
-  throw new Error(`more than ${limit} chunks`);
 }
