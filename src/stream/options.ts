@@ -95,17 +95,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     signal: resolveSignal(o.signal),
     headers: resolveHeaders(o.headers),
     tls: resolveTls(o),
-    handshakeTimeout: positiveNumber(o.handshakeTimeout, 'handshakeTimeout', DEFAULT_HANDSHAKE_TIMEOUT),
-    closeTimeout: positiveNumber(o.closeTimeout, 'closeTimeout', DEFAULT_CLOSE_TIMEOUT),
-    maxPayload: positiveNumber(o.maxPayload, 'maxPayload', DEFAULT_MAX_PAYLOAD),
+    handshakeTimeout: optionalPositiveNumber(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    closeTimeout: optionalPositiveNumber(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
+    maxPayload: optionalPositiveNumber(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
     binaryType: resolveBinaryType(o.binaryType),
     readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
     writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
     deflate: resolveClientDeflate(o.perMessageDeflate),
     route: resolveRoute(o),
     keepalive: keepaliveSettings(
-      o.keepaliveInterval === undefined ? undefined : positiveNumber(o.keepaliveInterval, 'keepaliveInterval', 0),
-      o.keepaliveTimeout === undefined ? undefined : positiveNumber(o.keepaliveTimeout, 'keepaliveTimeout', 0),
+      optionalPositiveNumber(o.keepaliveInterval, 'keepaliveInterval'),
+      optionalPositiveNumber(o.keepaliveTimeout, 'keepaliveTimeout'),
     ),
   };
 }
@@ -193,8 +193,9 @@ function resolveTls(o: WebSocketStreamOptions): ResolvedOptions['tls'] {
   return Object.keys(tls).length === 0 ? NO_TLS : tls;
 }
 
-function positiveNumber(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
+/** A timeout or size option: undefined when not given, else a positive finite number (or a TypeError). */
+export function optionalPositiveNumber(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new TypeError(`${name} must be a positive finite number`);
   }
