@@ -111,8 +111,8 @@ export function answerHandshake(
           return;
         }
         settle();
-        // The Connection's 'error' listener replaces it before anything can be emitted (#onOpen
-        // runs in this microtask checkpoint); left on, it would cost an array per socket.
+        // The Connection's 'error' listener is on before anything can be emitted (#onOpen runs in
+        // this microtask checkpoint). Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open
         socket.off('error', ignore);
         socket.write(switchingProtocolsResponse(check.key, outcome, extensions, options.headers));
         resolve({ socket, head, protocol: outcome, extensions, deflate, reads: null });

@@ -134,10 +134,7 @@ function resolveRoute(o: WebSocketStreamOptions): Readonly<ClientRoute> {
   return { proxy, socketPath: o.socketPath, createConnection: o.createConnection, redirect: o.redirect ?? DEFAULT_ROUTE.redirect, maxRedirects };
 }
 
-/**
- * What most streams resolve to, shared: the resolved options live as long as the stream, and are
- * only read.
- */
+/** What most streams resolve to, shared. Memory: see docs/memory.md#shared-empty-options */
 const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const NO_TLS: ResolvedOptions['tls'] = Object.freeze({});
