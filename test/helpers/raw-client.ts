@@ -2,7 +2,7 @@
 // and reads the server's answer back byte for byte. Every wait is bounded by a timeout.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { closeBody, frame, parseClientFrame, type ClientFrame } from './raw-server.js';
+import { closeBody, frame, RawEndpoint } from './raw-server.js';
 import { withTimeout } from './timing.js';
 
 const DEFAULT_WAIT = 5000;
@@ -29,28 +29,10 @@ export function handshakeRequest(path = '/', headers: Record<string, string | nu
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-/** A raw TCP client: write bytes, read the HTTP response head, then frames. */
-export class RawClient {
-  private inbox = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  ended = false;
-  readonly closed: Promise<void>;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.inbox = Buffer.concat([this.inbox, chunk]);
-      this.wake();
-    });
-    socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.ended = true;
-      this.wake();
-      resolve();
-    }));
-    socket.on('end', () => {
-      this.ended = true;
-      this.wake();
-    });
+/** A raw TCP client: write bytes, read the HTTP response head, then frames (parsed as in raw-server.ts). */
+export class RawClient extends RawEndpoint {
+  private constructor(socket: Socket) {
+    super(socket, Buffer.alloc(0), 'server', DEFAULT_WAIT);
   }
 
   static async connect(port: number): Promise<RawClient> {
@@ -74,23 +56,6 @@ export class RawClient {
 
   write(bytes: Buffer | string): void {
     this.socket.write(bytes);
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter();
-  }
-
-  private waitFor(predicate: () => boolean, timeout: number, what: string): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return withTimeout(new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (predicate()) resolve();
-        else this.waiters.push(check);
-      };
-      this.waiters.push(check);
-    }), timeout, what);
   }
 
   /** The HTTP response head, and for a non-101 its body (read until Content-Length or the end). */
@@ -124,31 +89,10 @@ export class RawClient {
     return { status, headers, body };
   }
 
-  /** The next frame from the server. */
-  async readFrame(timeout = DEFAULT_WAIT): Promise<ServerFrame> {
-    let parsed: { frame: ServerFrame; size: number } | null = null;
-    await this.waitFor(() => {
-      parsed = parseFrame(this.inbox);
-      return parsed !== null || this.ended;
-    }, timeout, 'a frame from the server');
-    const result = parsed as { frame: ServerFrame; size: number } | null;
-    if (result === null) throw new Error(`server ended with ${this.inbox.length} unparsed bytes`);
-    this.inbox = this.inbox.subarray(result.size);
-    return result.frame;
-  }
-
-  waitForEnd(timeout = DEFAULT_WAIT): Promise<void> {
-    return this.waitFor(() => this.ended, timeout, 'the server to end TCP');
-  }
-
   destroy(): void {
     this.socket.destroy();
   }
 }
-
-/** Frames are parsed and built by the same helpers as the hostile-server tests use. */
-export type ServerFrame = ClientFrame;
-const parseFrame = parseClientFrame;
 
 /** A client frame: masked with a fresh random key unless `mask` is false. */
 export function clientFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), options: { mask?: boolean; fin?: boolean } = {}): Buffer {
