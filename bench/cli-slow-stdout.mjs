@@ -15,8 +15,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MiB, createThrottle, round1, toMiB } from './common.mjs';
-import { startFloodServer } from './flood-server.mjs';
+import { MiB, createThrottle, round1, toMiB } from './lib/common.mjs';
+import { startFloodServer } from './lib/flood-server.mjs';
 
 const { values } = parseArgs({
   options: {

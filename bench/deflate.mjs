@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { WebSocket as WsClient, WebSocketServer } from 'ws';
 import { acceptWebSocketStream, WebSocketStream } from '../dist/index.js';
-import { MiB, round1, sleep } from './common.mjs';
+import { MiB, round1, sleep } from './lib/common.mjs';
 
 const args = new Map();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), Number(process.argv[i + 1]));

@@ -24,7 +24,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { median, sleep } from './common.mjs';
+import { median, sleep } from './lib/common.mjs';
 import { PEERS, TYPELESS, available } from './lib/receive-peers.mjs';
 import { floodPath, startFloodServer } from './lib/receive-server.mjs';
 

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   MiB, chunkBytes, createRssMeter, createThrottle, median, round1, toMiB,
-} from './common.mjs';
+} from './lib/common.mjs';
 
 const CLIENTS = ['ours', 'floor', 'ws', 'ws-pause', 'undici-wss'];
 const LABELS = { floor: 'floor (raw TCP, no WebSocket)' };
@@ -105,7 +105,7 @@ async function runParent(opts) {
   } catch (err) {
     throw new Error(`--node ${opts.node}: ${err.message}`);
   }
-  const { startFloodServer, startRawFloodServer } = await import('./flood-server.mjs');
+  const { startFloodServer, startRawFloodServer } = await import('./lib/flood-server.mjs');
   const servers = {};
   if (opts.clients.some((c) => c !== 'floor')) servers.ws = await startFloodServer({ totalBytes: opts.totalBytes });
   if (opts.clients.includes('floor')) servers.raw = await startRawFloodServer({ totalBytes: opts.totalBytes });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The benchmark suite: `npm run bench` (full, several minutes) or `npm run bench -- --quick`
 // (under a minute). Every client peer runs in a process of its own, against one server process
-// (bench/suite-server.mjs), peers interleaved within each run, medians over the runs.
+// (bench/lib/suite-server.mjs), peers interleaved within each run, medians over the runs.
 //
 //   node bench/suite.mjs [--quick] [--runs N] [--only ours,ws,...] [--skip throughput,slow,server]
 //                        [--slow-runs N] [--node PATH] [--docs]
@@ -18,7 +18,7 @@ import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from './common.mjs';
+import { median } from './lib/common.mjs';
 
 const HERE = new URL('./', import.meta.url);
 const RESULTS = new URL('./results/', import.meta.url);
@@ -88,7 +88,7 @@ function workloads() {
 }
 
 async function startServer() {
-  const server = fork(fileURLToPath(new URL('./suite-server.mjs', HERE)), [], { execPath: values.node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = fork(fileURLToPath(new URL('./lib/suite-server.mjs', HERE)), [], { execPath: values.node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(server, 'message');
   return { server, wsBase: `ws://127.0.0.1:${message.wsPort}`, rawPort: message.rawPort };
 }
@@ -96,7 +96,7 @@ async function startServer() {
 /** Runs one peer's workloads in a fresh process; resolves with { id: result }. */
 async function runPeer(peer, list, { wsBase, rawPort }) {
   const mine = list.filter((w) => !(SKIP[peer] ?? []).includes(w.kind));
-  const child = fork(fileURLToPath(new URL('./suite-client.mjs', HERE)), [peer, wsBase, String(rawPort), JSON.stringify(mine)], {
+  const child = fork(fileURLToPath(new URL('./lib/suite-client.mjs', HERE)), [peer, wsBase, String(rawPort), JSON.stringify(mine)], {
     execPath: values.node,
     execArgv: ['--disable-warning=UNDICI-WSS', '--disable-warning=ExperimentalWarning', ...(PEER_NODE_FLAGS[peer] ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

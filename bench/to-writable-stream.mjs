@@ -9,7 +9,7 @@
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { toWritableStream } from '../dist/index.js';
-import { sleep } from './common.mjs';
+import { sleep } from './lib/common.mjs';
 
 const { values } = parseArgs({
   options: {

@@ -32,7 +32,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { median } from './common.mjs';
+import { median } from './lib/common.mjs';
 
 const CLIENTS = ['ours', 'ours-blob', 'ws', 'ws-as-standard'];
 const TYPES = ['text', 'binary'];

@@ -7,18 +7,10 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { WebSocketError, WebSocketStream } from '../src/index.js';
-import {
-  bundleLibrary,
-  cleanup,
-  delay,
-  NOT_SETTLED,
-  onCleanup,
-  removeBundles,
-  settledWithin,
-  startServer,
-  waitForStall,
-  withTimeout,
-} from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, NOT_SETTLED, settledWithin, withTimeout } from './helpers/timing.js';
+import { startWsPeer, waitForStall } from './helpers/ws-peer.js';
+import { bundleLibrary, removeBundles } from './helpers/node-process.js';
 
 afterEach(cleanup);
 
@@ -68,7 +60,7 @@ function countingStrategy(): { strategy: QueuingStrategy<Chunk>; queued: () => n
 describe('read side: the client stops reading, the server stalls', () => {
   it('the server\'s own buffer grows while the client queue holds one message; then every message arrives in order', async () => {
     const COUNT = 512; // 32 MiB
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const { strategy, queued } = countingStrategy();
     const stream = new WebSocketStream(server.url, { readableStrategy: strategy });
@@ -130,7 +122,7 @@ describe('read side: the client stops reading, the server stalls', () => {
     const strategy = new MeasuredStrategy({ highWaterMark: 1 * MiB });
     expect(strategy).toBeInstanceOf(ByteLengthQueuingStrategy);
 
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url, { readableStrategy: strategy as QueuingStrategy<Chunk> });
     onCleanup(() => stream.close());
@@ -159,7 +151,7 @@ describe('read side: the client stops reading, the server stalls', () => {
     // batch rather than per message (docs/backpressure.md). Larger messages are never read ahead.
     for (const [size, most] of [[16, 1 + 64], [1024, 1 + 16]] as const) {
       const COUNT = 5_000;
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       const { strategy, queued } = countingStrategy();
       const stream = new WebSocketStream(server.url, { readableStrategy: strategy });
@@ -183,7 +175,7 @@ describe('read side: the client stops reading, the server stalls', () => {
   it('applies from the start: with a highWaterMark of 0 nothing is taken until read() is called', async () => {
     const COUNT = 256; // 16 MiB
     let queued = 0;
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url, {
       readableStrategy: { highWaterMark: 0, size: () => ++queued && 1 },
@@ -206,7 +198,7 @@ describe('read side: the client stops reading, the server stalls', () => {
 
   it('control frames wait behind the unread data: a ping is answered once reading reaches it', async () => {
     const COUNT = 256; // 16 MiB, far more than the kernel buffers hold
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url);
     onCleanup(() => stream.close());
@@ -230,7 +222,7 @@ describe('read side: the client stops reading, the server stalls', () => {
 
   it('reading resumes where it stopped, across many stalls', async () => {
     const COUNT = 300;
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url);
     onCleanup(() => stream.close());
@@ -255,7 +247,7 @@ describe('read side: the client stops reading, the server stalls', () => {
 
     it('the client\'s ArrayBuffer memory stays bounded while the server piles up tens of MiB', async () => {
       const COUNT = 768; // 48 MiB
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       // The child reads one message, then nothing until told; it reports its memory on request.
       const script = `
@@ -323,7 +315,7 @@ describe('read side: the client stops reading, the server stalls', () => {
 describe('write side: the server stops reading, the client\'s writes stall', () => {
   it('writer.ready and write promises stop resolving while the server is paused, and resume after', async () => {
     const LIMIT = 2048; // at most 128 MiB: the loop is bounded even if nothing stalls
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url);
     onCleanup(() => stream.close());
@@ -374,7 +366,7 @@ describe('write side: the server stops reading, the client\'s writes stall', () 
   });
 
   it('with a writableStrategy of 4 messages, writer.ready still stalls once the socket stops taking data', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url, { writableStrategy: new CountQueuingStrategy({ highWaterMark: 4 }) });
     onCleanup(() => stream.close());
@@ -402,7 +394,7 @@ describe('write side: the server stops reading, the client\'s writes stall', () 
 
   it('writer.close() keeps read backpressure: the rest is read before closed resolves', async () => {
     const COUNT = 128; // 8 MiB, more than the kernel buffers hold
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = new WebSocketStream(server.url);
     onCleanup(() => stream.close());
@@ -427,7 +419,7 @@ describe('write side: the server stops reading, the client\'s writes stall', () 
   for (const how of ['close()', 'writable.abort()'] as const) {
     it(`${how} with a full, unread queue still completes the closing handshake promptly`, async () => {
       const COUNT = 128; // 8 MiB, more than the kernel buffers hold
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       const stream = new WebSocketStream(server.url, { closeTimeout: 20_000 });
       onCleanup(() => stream.close());

@@ -11,7 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream } from '../src/index.js';
 import { runCli, startCli, stopClis } from './helpers/cli.js';
 import { haveProgram, startTinyproxy, stopProcess } from './helpers/proxies.js';
-import { cleanup, onCleanup, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(async () => {
   await stopClis();
@@ -21,7 +23,7 @@ afterEach(async () => {
 describe('websocketstream --proxy', () => {
   it.runIf(haveProgram('/usr/bin/tinyproxy'))('connects through an HTTP proxy (tinyproxy logs the CONNECT)', async () => {
     const proxy = await startTinyproxy();
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${String(data)}`)));
     const { status, stdout, stderr } = await runCli(['--keep-open', '-n', '2', '--proxy', proxy.url, server.url], 'one\ntwo\n');
     expect(stderr).toBe('');
@@ -31,7 +33,7 @@ describe('websocketstream --proxy', () => {
   });
 
   it('names the proxy when it cannot be reached', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const { status, stderr } = await runCli(['--proxy', 'http://127.0.0.1:1', server.url], '');
     expect(status).toBe(1);
     expect(stderr).toMatch(/^websocketstream: cannot connect to ws:.*127\.0\.0\.1:1/);
@@ -88,7 +90,7 @@ describe('websocketstream --keepalive (client)', () => {
     const [echo] = await withTimeout(once(cli.child.stdout, 'data'), 10_000, 'the echo') as [Buffer];
     expect(echo.toString()).toBe('alive?\n');
     // A live server answers the pings: several intervals later the tool still runs.
-    await new Promise((resolve) => setTimeout(resolve, 4 * interval));
+    await delay(4 * interval);
     expect(cli.child.exitCode).toBeNull();
 
     server.kill('SIGSTOP');

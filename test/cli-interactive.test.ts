@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, type WebSocketClosedInfo, type WebSocketStreamServer } from '../src/index.js';
 import { CLI } from './helpers/cli.js';
-import { delay, waitFor } from './helpers/ws-server.js';
+import { delay, waitFor } from './helpers/timing.js';
 
 const run = promisify(execFile);
 const haveTmux = spawnSync('tmux', ['-V']).status === 0;

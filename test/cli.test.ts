@@ -15,7 +15,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { serve, type WebSocketStreamServer } from '../src/index.js';
 import { rssOf, runCli, startCli, stopClis } from './helpers/cli.js';
-import { cleanup, delay, serverClose, startServer, startSilentServer, waitFor, withTimeout } from './helpers/ws-server.js';
+import { cleanup } from './helpers/cleanup.js';
+import { delay, waitFor, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
+import { startSilentServer } from './helpers/raw-server.js';
 
 let ours: WebSocketStreamServer | undefined;
 
@@ -58,7 +61,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it("stdin's end closes with 1000 and still prints every echo while stdout is slow (ws echo server)", async () => {
-    const server = await startServer({ perMessageDeflate: false });
+    const server = await startWsPeer({ perMessageDeflate: false });
     server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(String(data))));
     const connection = server.nextConnection();
     const lines = Array.from({ length: 4096 }, (_, i) => `${i} ${'x'.repeat(2000)}`);
@@ -79,7 +82,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('closes with --close-code and --close-reason at the end of stdin (ws server)', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const connection = server.nextConnection();
     const cli = runCli([server.url, '--close-code', '4001', '--close-reason', 'done here'], 'hello\n');
     const ws = await connection;
@@ -91,7 +94,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('--binary round-trips random bytes byte for byte through a ws echo server', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary })));
     const input = randomBytes(3 * 1024 * 1024 + 17);
     const { status, stdout, stderr } = await runCli(['--binary', server.url], input);
@@ -103,7 +106,7 @@ describe('websocketstream <url>: pipes', () => {
 
   it('sends the -H headers, --origin and the -s subprotocols; the server sees them', async () => {
     let request: IncomingMessage | undefined;
-    const server = await startServer({ handleProtocols: (offered) => [...offered][1] ?? false });
+    const server = await startWsPeer({ handleProtocols: (offered) => [...offered][1] ?? false });
     server.wss.on('connection', (ws, req) => {
       request = req;
       ws.send(`protocol ${ws.protocol}`);
@@ -121,7 +124,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('exits with 1 and one line naming the HTTP status when the handshake is refused', async () => {
-    const server = await startServer({ verifyClient: (_info, done) => done(false, 403, 'Go away') });
+    const server = await startWsPeer({ verifyClient: (_info, done) => done(false, 403, 'Go away') });
     const { status, stdout, stderr } = await runCli([server.url], 'never sent\n');
     expect(status).toBe(1);
     expect(stdout.length).toBe(0);
@@ -129,7 +132,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('exits with 1 when the connection drops, and prints the peer close code when not 1000', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws, req) => {
       ws.send('before');
       if (req.url === '/drop') setTimeout(() => ws.terminate(), 50);
@@ -147,7 +150,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('--keep-open stays connected after stdin ends: a request, then the answers that follow', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.on('message', (request) => {
       // Answers come well after the request (and stdin's end).
       for (let i = 1; i <= 3; i++) setTimeout(() => ws.send(`${String(request)} ${i}`), 200 * i);
@@ -158,7 +161,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('SIGINT or SIGTERM closes with --close-code, and the tool exits after the closing handshake', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const connection = server.nextConnection();
       const cli = startCli(['--close-code', '4002', server.url]);
@@ -175,7 +178,7 @@ describe('websocketstream <url>: pipes', () => {
     const key = readFileSync(new URL('key.pem', tls));
     // The self-signed certificate is its own CA: the server asks clients for one signed by it.
     const https = createHttpsServer({ cert, key, ca: cert, requestCert: true, rejectUnauthorized: false });
-    const server = await startServer({}, https);
+    const server = await startWsPeer({}, https);
     server.wss.on('connection', (ws, req) => {
       const socket = req.socket as TLSSocket;
       ws.send(socket.authorized ? `client ${socket.getPeerCertificate().subject.CN}` : 'anonymous client');
@@ -196,7 +199,7 @@ describe('websocketstream <url>: pipes', () => {
 
   it('offers permessage-deflate unless --no-deflate; --timeout bounds the opening handshake', async () => {
     const offers: Array<string | undefined> = [];
-    const server = await startServer({ perMessageDeflate: true });
+    const server = await startWsPeer({ perMessageDeflate: true });
     server.wss.on('connection', (ws, req) => {
       offers.push(req.headers['sec-websocket-extensions']);
       ws.send('x'.repeat(4096)); // compressed on the way when agreed
@@ -218,7 +221,7 @@ describe('websocketstream <url>: pipes', () => {
   });
 
   it('-n closes after n messages; --max-payload fails a larger message with 1009', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const closes: number[] = [];
     server.wss.on('connection', (ws, req) => {
       ws.on('close', (code) => closes.push(code));
@@ -298,7 +301,7 @@ describe('the installed package', () => {
       await writeFile(join(dir, 'package.json'), '{"name":"cli-install-test","private":true}');
       await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, tarball.trim())], { cwd: dir, timeout: 60_000 });
       const bin = join(dir, 'node_modules', '.bin', 'websocketstream');
-      const server = await startServer();
+      const server = await startWsPeer();
       server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`got ${String(data)}`)));
       const child = execFile(bin, ['-N', '-n', '1', server.url], { timeout: 15_000 });
       child.stdin!.end('hi\n');

@@ -6,10 +6,10 @@ import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketError, WebSocketStream, type WebSocketStreamOptions } from '../src/index.js';
+import { delay, rejectionOf, withTimeout } from './helpers/timing.js';
 import {
   acceptFor,
   closeBody,
-  delay,
   frame,
   startRawServer,
   type ClientFrame,
@@ -47,30 +47,6 @@ function connect(server: RawServer, options?: WebSocketStreamOptions): WebSocket
   return ws;
 }
 
-/** The value of `promise`, or a test failure if it does not settle in `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The rejection reason of `promise`; a test failure if it resolves or hangs. */
-async function rejection(promise: Promise<unknown>, what: string, ms = WAIT): Promise<unknown> {
-  const outcome = await within(
-    promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })),
-    what,
-    ms,
-  );
-  if (outcome.ok) throw new Error(`${what} resolved with ${JSON.stringify(outcome.value)} but should have rejected`);
-  return outcome.error;
-}
-
 function expectWebSocketError(error: unknown, message: RegExp, closeCode?: number | null): WebSocketError {
   expect(error).toBeInstanceOf(WebSocketError);
   expect(error).toBeInstanceOf(DOMException);
@@ -105,8 +81,8 @@ async function expectHandshakeFailure(
 ): Promise<void> {
   const server = await serve(respond, onRawSocket);
   const ws = connect(server, options);
-  const openedError = await rejection(ws.opened, 'opened');
-  const closedError = await rejection(ws.closed, 'closed');
+  const openedError = await rejectionOf(ws.opened, WAIT, 'opened');
+  const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
   expectWebSocketError(openedError, message);
   expectWebSocketError(closedError, message, 1006);
   // Programs tell failures apart by the stable code underneath, not by the message.
@@ -119,7 +95,7 @@ describe('hostile server: opening handshake', () => {
   it('sends a well-formed upgrade request (sanity check of the raw server)', async () => {
     const server = await serve((conn) => conn.acceptHandshake({ headers: ['Sec-WebSocket-Protocol: chat'] }));
     const ws = connect(server, { protocols: ['chat', 'superchat'] });
-    const { protocol, extensions } = await within(ws.opened, 'opened');
+    const { protocol, extensions } = await withTimeout(ws.opened, WAIT, 'opened');
     expect(protocol).toBe('chat');
     expect(extensions).toBe('');
     const conn = await server.nextConnection();
@@ -151,7 +127,7 @@ describe('hostile server: opening handshake', () => {
       `sec-websocket-accept: ${acceptFor(conn.key)}`,
     ]));
     const ws = connect(server);
-    expect(await within(ws.opened, 'opened')).toMatchObject({ protocol: '', extensions: '' });
+    expect(await withTimeout(ws.opened, WAIT, 'opened')).toMatchObject({ protocol: '', extensions: '' });
   });
 
   it('a wrong Sec-WebSocket-Accept fails the handshake', async () => {
@@ -266,7 +242,8 @@ describe('hostile server: opening handshake', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Protocol violations after a good handshake
+// Protocol violations after a good handshake: a few per rule family, end to end. Every rule, in
+// any segmentation, is a row of test/protocol/connection.test.ts.
 // ---------------------------------------------------------------------------------------------
 
 interface Violation {
@@ -300,26 +277,26 @@ async function expectViolation(v: Violation): Promise<void> {
     for (const bytes of rest) await conn.write(bytes);
   });
   const ws = connect(server, v.options);
-  const { readable, writable } = await within(ws.opened, 'opened');
+  const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
   const conn = await server.nextConnection();
   const reader = readable.getReader();
   const writer = writable.getWriter();
 
   for (const expected of v.before ?? []) {
-    const { value, done } = await within(reader.read(), 'read() of a good message');
+    const { value, done } = await withTimeout(reader.read(), WAIT, 'read() of a good message');
     expect(done).toBe(false);
     expect(value).toEqual(expected);
   }
 
   // Application side: closed and the readable fail with one and the same WebSocketError.
-  const readError = await rejection(reader.read(), 'read() after the violation');
-  const closedError = await rejection(ws.closed, 'closed');
+  const readError = await rejectionOf(reader.read(), WAIT, 'read() after the violation');
+  const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
   expect(readError).toBe(closedError);
   const error = expectWebSocketError(closedError, v.message, 1006);
   expect(error.message).toContain(`close code ${v.code}`);
   // The violation underneath: its stable code, and the close code it maps to.
   expect(error.cause).toMatchObject({ code: expect.stringMatching(/^ERR_WS_/), closeCode: v.code });
-  expect(await rejection(writer.closed, 'writer.closed')).toBe(closedError);
+  expect(await rejectionOf(writer.closed, WAIT, 'writer.closed')).toBe(closedError);
 
   // Wire side: the pongs owed, exactly one masked Close frame with the code, then the client leaves TCP.
   for (const payload of v.pongs ?? []) {
@@ -354,28 +331,6 @@ describe('hostile server: protocol violations fail the connection', () => {
     });
   });
 
-  it.each([
-    ['RSV1', 4],
-    ['RSV2', 2],
-    ['RSV3', 1],
-    ['all RSV bits', 7],
-  ])('%s set without an extension -> 1002', async (_name, rsv) => {
-    await expectViolation({ writes: [text('hi', { rsv })], code: 1002, message: /Reserved bits/ });
-  });
-
-  it('RSV1 on a control frame -> 1002', async () => {
-    await expectViolation({ writes: [frame(OP.ping, 'x', { rsv: 4 })], code: 1002, message: /Reserved bits/ });
-  });
-
-  it.each([
-    [0x3, /Unknown opcode 0x3/],
-    [0x7, /Unknown opcode 0x7/],
-    [0xb, /Unknown opcode 0xb/],
-    [0xf, /Unknown opcode 0xf/],
-  ])('unknown opcode 0x%s -> 1002', async (opcode, message) => {
-    await expectViolation({ writes: [frame(opcode, 'x')], code: 1002, message });
-  });
-
   it('a ping without FIN (fragmented control frame) -> 1002', async () => {
     await expectViolation({ writes: [frame(OP.ping, 'x', { fin: false })], code: 1002, message: /Fragmented control frame/ });
   });
@@ -388,33 +343,8 @@ describe('hostile server: protocol violations fail the connection', () => {
     });
   });
 
-  it('a close with a 126-byte payload -> 1002', async () => {
-    await expectViolation({
-      writes: [frame(OP.close, closeBody(1000, 'x'.repeat(124)))],
-      code: 1002,
-      message: /Control frame payload longer than 125/,
-    });
-  });
-
   it('a continuation frame without a message to continue -> 1002', async () => {
     await expectViolation({ writes: [frame(OP.cont, 'x')], code: 1002, message: /Continuation frame without/ });
-  });
-
-  it('a continuation frame after a complete message -> 1002', async () => {
-    await expectViolation({
-      writes: [text('done'), frame(OP.cont, 'more')],
-      before: ['done'],
-      code: 1002,
-      message: /Continuation frame without/,
-    });
-  });
-
-  it('a new text frame while a fragmented message is in progress -> 1002', async () => {
-    await expectViolation({
-      writes: [text('par', { fin: false }), text('new')],
-      code: 1002,
-      message: /New data frame before the fragmented message ended/,
-    });
   });
 
   it('a new binary frame while a fragmented text message is in progress -> 1002', async () => {
@@ -426,30 +356,10 @@ describe('hostile server: protocol violations fail the connection', () => {
     });
   });
 
-  it.each([
-    ['a lone 0xFF byte', bytes(0x66, 0xff, 0x66)],
-    ['a bad continuation byte', bytes(0xc3, 0x28)],
-    ['an overlong encoding of "/"', bytes(0xc0, 0xaf)],
-    ['an encoded UTF-16 surrogate', bytes(0xed, 0xa0, 0x80)],
-    ['a code point above U+10FFFF', bytes(0xf4, 0x90, 0x80, 0x80)],
-    ['a sequence cut at the end', bytes(0x61, 0xe2, 0x82)],
-    ['a bad byte after 300 valid ones', Buffer.concat([Buffer.alloc(300, 0x61), bytes(0xff)])],
-  ])('a text message with %s -> 1007', async (_name, payload) => {
-    await expectViolation({ writes: [text(payload)], code: 1007, message: /not valid UTF-8/ });
-  });
-
   it('invalid UTF-8 split across fragments -> 1007', async () => {
     // Each fragment alone could be a valid prefix/suffix; together: E2 82 followed by 0x28 is invalid.
     await expectViolation({
       writes: [text(bytes(0x61, 0xe2), { fin: false }), frame(OP.cont, bytes(0x82), { fin: false }), frame(OP.cont, bytes(0x28))],
-      code: 1007,
-      message: /not valid UTF-8/,
-    });
-  });
-
-  it('a fragmented text message that ends inside a code point -> 1007', async () => {
-    await expectViolation({
-      writes: [text('ok', { fin: false }), frame(OP.cont, bytes(0xf0, 0x9f, 0x98))],
       code: 1007,
       message: /not valid UTF-8/,
     });
@@ -469,14 +379,6 @@ describe('hostile server: protocol violations fail the connection', () => {
       writes: [frame(OP.close, closeBody(1000, bytes(0x6f, 0x6b, 0xff)))],
       code: 1007,
       message: /Close reason is not valid UTF-8/,
-    });
-  });
-
-  it.each([0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])('close code %i -> 1002', async (closeCode) => {
-    await expectViolation({
-      writes: [frame(OP.close, closeBody(closeCode))],
-      code: 1002,
-      message: new RegExp(`Invalid close code ${closeCode}\\b`),
     });
   });
 
@@ -500,15 +402,6 @@ describe('hostile server: protocol violations fail the connection', () => {
     });
   });
 
-  it('a single frame over maxPayload -> 1009', async () => {
-    await expectViolation({
-      writes: [frame(OP.binary, Buffer.alloc(17, 7))],
-      options: { maxPayload: 16 },
-      code: 1009,
-      message: /larger than the 16-byte limit/,
-    });
-  });
-
   it('a text frame over maxPayload announced by its header alone -> 1009', async () => {
     // Only the header is sent: the limit must be enforced before buffering the payload.
     await expectViolation({
@@ -524,16 +417,6 @@ describe('hostile server: protocol violations fail the connection', () => {
       writes: [frame(OP.binary, Buffer.alloc(10, 1), { fin: false }), frame(OP.ping, 'p'), frame(OP.cont, Buffer.alloc(7, 2))],
       pongs: ['p'],
       options: { maxPayload: 16 },
-      code: 1009,
-      message: /larger than the 16-byte limit/,
-    });
-  });
-
-  it('a big message after one of exactly maxPayload -> delivered, then 1009', async () => {
-    await expectViolation({
-      writes: [text('a'.repeat(8), { fin: false }), frame(OP.cont, 'b'.repeat(8)), frame(OP.binary, Buffer.alloc(17))],
-      options: { maxPayload: 16 },
-      before: ['aaaaaaaabbbbbbbb'],
       code: 1009,
       message: /larger than the 16-byte limit/,
     });
@@ -561,14 +444,14 @@ describe('hostile server: truncated streams', () => {
       conn.socket.resetAndDestroy();
     });
     const ws = connect(server);
-    const { readable, writable } = await within(ws.opened, 'opened');
+    const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const readError = await rejection(reader.read(), 'read()');
-    const closedError = await rejection(ws.closed, 'closed');
+    const readError = await rejectionOf(reader.read(), WAIT, 'read()');
+    const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
     expect(readError).toBe(closedError);
     expectWebSocketError(closedError, /ECONNRESET/, 1006);
-    expect(await rejection(writable.getWriter().closed, 'writer.closed')).toBe(closedError);
+    expect(await rejectionOf(writable.getWriter().closed, WAIT, 'writer.closed')).toBe(closedError);
     // The client had nothing to say before the reset: no Close frame, no bytes at all.
     expect(conn.pending.length).toBe(0);
   });
@@ -581,11 +464,11 @@ describe('hostile server: truncated streams', () => {
       conn.socket.end();
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const readError = await rejection(reader.read(), 'read()');
-    const closedError = await rejection(ws.closed, 'closed');
+    const readError = await rejectionOf(reader.read(), WAIT, 'read()');
+    const closedError = await rejectionOf(ws.closed, WAIT, 'closed');
     expect(readError).toBe(closedError);
     expectWebSocketError(closedError, /without a closing handshake/, 1006);
     await conn.closed;
@@ -604,7 +487,7 @@ async function serverCloses(ws: WebSocketStream, conn: RawConnection, code: numb
   expect(reply.code).toBe(code);
   await conn.waitForEnd();
   conn.socket.end();
-  expect(await within(ws.closed, 'closed')).toEqual({ closeCode: code, reason });
+  expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: code, reason });
 }
 
 describe('hostile server: legal byte streams', () => {
@@ -627,13 +510,13 @@ describe('hostile server: legal byte streams', () => {
       await conn.write(frame(OP.cont, bytes(5)));
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
 
-    const first = await within(reader.read(), 'read() 1');
+    const first = await withTimeout(reader.read(), WAIT, 'read() 1');
     expect(first).toEqual({ done: false, value: 'Hello, w\u00f6rld' });
-    const second = await within(reader.read(), 'read() 2');
+    const second = await withTimeout(reader.read(), WAIT, 'read() 2');
     expect(second.done).toBe(false);
     const data = second.value as Uint8Array;
     expect(data).toBeInstanceOf(Uint8Array);
@@ -654,7 +537,7 @@ describe('hostile server: legal byte streams', () => {
     expect(conn.pending.length).toBe(0); // nothing answered the unsolicited pong
 
     await serverCloses(ws, conn, 1000, '');
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
 
   it('reads a text message and a Close split at every byte boundary across separate TCP writes', async () => {
@@ -670,16 +553,16 @@ describe('hostile server: legal byte streams', () => {
       }
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    expect(await within(reader.read(), 'read()')).toEqual({ done: false, value: message });
+    expect(await withTimeout(reader.read(), WAIT, 'read()')).toEqual({ done: false, value: message });
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBe(1000);
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1000, reason: 'ok \u00e9' });
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1000, reason: 'ok \u00e9' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
 
   it('keeps frames that share a TCP segment with the 101, and several messages and a Close in one segment', async () => {
@@ -687,33 +570,22 @@ describe('hostile server: legal byte streams', () => {
       extra: Buffer.concat([text('one'), frame(OP.binary, bytes(2)), text('three'), frame(OP.close, closeBody(1001, 'away'))]),
     }));
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
     // Let the client sit on its full queue for a while: nothing may be lost meanwhile.
     await delay(50);
-    expect(await within(reader.read(), 'read() 1')).toEqual({ done: false, value: 'one' });
-    const second = await within(reader.read(), 'read() 2');
+    expect(await withTimeout(reader.read(), WAIT, 'read() 1')).toEqual({ done: false, value: 'one' });
+    const second = await withTimeout(reader.read(), WAIT, 'read() 2');
     expect([...(second.value as Uint8Array)]).toEqual([2]);
-    expect(await within(reader.read(), 'read() 3')).toEqual({ done: false, value: 'three' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() 3')).toEqual({ done: false, value: 'three' });
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBe(1001);
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1001, reason: 'away' });
-    expect(await within(reader.read(), 'read() at the end')).toEqual({ done: true, value: undefined });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1001, reason: 'away' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() at the end')).toEqual({ done: true, value: undefined });
   });
-
-  it.each([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])(
-    'a server Close with the valid code %i is echoed and reported',
-    async (code) => {
-      const server = await serve((conn) => conn.acceptHandshake());
-      const ws = connect(server);
-      await within(ws.opened, 'opened');
-      const conn = await server.nextConnection();
-      await serverCloses(ws, conn, code, 'r');
-    },
-  );
 
   it('delivers messages of exactly maxPayload, whole and fragmented', async () => {
     const server = await serve(async (conn) => {
@@ -722,19 +594,19 @@ describe('hostile server: legal byte streams', () => {
       await conn.write(Buffer.concat([text('\u20ac'.repeat(3), { fin: false }), frame(OP.cont, '\u20ac'.repeat(2) + 'x')]));
     });
     const ws = connect(server, { maxPayload: 16 });
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const reader = readable.getReader();
-    const first = await within(reader.read(), 'read() 1');
+    const first = await withTimeout(reader.read(), WAIT, 'read() 1');
     expect([...(first.value as Uint8Array)]).toEqual(new Array(16).fill(9));
-    expect(await within(reader.read(), 'read() 2')).toEqual({ done: false, value: '\u20ac'.repeat(5) + 'x' });
+    expect(await withTimeout(reader.read(), WAIT, 'read() 2')).toEqual({ done: false, value: '\u20ac'.repeat(5) + 'x' });
     await serverCloses(ws, conn, 1000, 'fine');
   });
 
   it('a server-initiated Close 4001 "bye": the client echoes 4001 and closed resolves', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    const { readable, writable } = await within(ws.opened, 'opened');
+    const { readable, writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     await conn.write(frame(OP.close, closeBody(4001, 'bye')));
     const reply = expectMaskedClose(await conn.readFrame());
@@ -742,10 +614,10 @@ describe('hostile server: legal byte streams', () => {
     await conn.waitForEnd();
     expect(conn.pending.length).toBe(0);
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 4001, reason: 'bye' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 4001, reason: 'bye' });
     const reader = readable.getReader();
-    expect(await within(reader.read(), 'read()')).toEqual({ done: true, value: undefined });
-    const writeError = await rejection(writable.getWriter().write('late'), 'write after close');
+    expect(await withTimeout(reader.read(), WAIT, 'read()')).toEqual({ done: true, value: undefined });
+    const writeError = await rejectionOf(writable.getWriter().write('late'), WAIT, 'write after close');
     expect(writeError).toBeInstanceOf(DOMException);
     expect((writeError as DOMException).name).toBe('InvalidStateError');
   });
@@ -753,20 +625,20 @@ describe('hostile server: legal byte streams', () => {
   it('a Close without a body: the client answers without a body and closed resolves 1005', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    await within(ws.opened, 'opened');
+    await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     await conn.write(frame(OP.close));
     const reply = expectMaskedClose(await conn.readFrame());
     expect(reply.code).toBeNull();
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1005, reason: '' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1005, reason: '' });
   });
 
   it('client frames are masked, each with its own key, and close() sends a masked Close', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
     const ws = connect(server);
-    const { writable } = await within(ws.opened, 'opened');
+    const { writable } = await withTimeout(ws.opened, WAIT, 'opened');
     const conn = await server.nextConnection();
     const writer = writable.getWriter();
     const big = Buffer.alloc(70_000);
@@ -804,7 +676,7 @@ describe('hostile server: legal byte streams', () => {
     await conn.write(frame(OP.close, closeBody(1000, 'ack')));
     await conn.waitForEnd();
     conn.socket.end();
-    expect(await within(ws.closed, 'closed')).toEqual({ closeCode: 1000, reason: 'ack' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 1000, reason: 'ack' });
   });
 });
 
@@ -825,18 +697,18 @@ describe('permessage-deflate: the handshake', () => {
     const answer = 'permessage-deflate; server_max_window_bits=12';
     const server = await serve((conn) => conn.acceptHandshake({ headers: [`Sec-WebSocket-Extensions: ${answer}`] }));
     const ws = connect(server);
-    expect((await within(ws.opened, 'opened')).extensions).toBe(answer);
+    expect((await withTimeout(ws.opened, WAIT, 'opened')).extensions).toBe(answer);
     const conn = await server.nextConnection();
     expect(conn.request.headers['sec-websocket-extensions']).toBe('permessage-deflate; client_max_window_bits');
   });
 
   it('perMessageDeflate: false offers nothing; an object tunes the offer', async () => {
     const server = await serve((conn) => conn.acceptHandshake());
-    await within(connect(server, { perMessageDeflate: false }).opened, 'opened');
+    await withTimeout(connect(server, { perMessageDeflate: false }).opened, WAIT, 'opened');
     expect((await server.nextConnection()).request.headers['sec-websocket-extensions']).toBeUndefined();
-    await within(connect(server, {
+    await withTimeout(connect(server, {
       perMessageDeflate: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 11 },
-    }).opened, 'opened');
+    }).opened, WAIT, 'opened');
     expect((await server.nextConnection()).request.headers['sec-websocket-extensions'])
       .toBe('permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11');
   });
@@ -877,22 +749,18 @@ describe('permessage-deflate: receiving', () => {
       ]));
     });
     const ws = connect(server);
-    const { readable } = await within(ws.opened, 'opened');
+    const { readable } = await withTimeout(ws.opened, WAIT, 'opened');
     const reader = readable.getReader();
-    expect((await within(reader.read(), 'read')).value).toBe(text);
-    const second = (await within(reader.read(), 'read')).value as Uint8Array;
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toBe(text);
+    const second = (await withTimeout(reader.read(), WAIT, 'read')).value as Uint8Array;
     expect(Buffer.from(second).equals(binary)).toBe(true);
     expect(second.buffer.byteLength).toBe(second.byteLength);
-    expect((await within(reader.read(), 'read')).value).toBe('plain, uncompressed');
-    expect((await within(reader.read(), 'read')).value).toEqual(new Uint8Array(0));
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toBe('plain, uncompressed');
+    expect((await withTimeout(reader.read(), WAIT, 'read')).value).toEqual(new Uint8Array(0));
     const conn = await server.nextConnection();
     const pong = await conn.readFrame();
     expect(pong.opcode).toBe(OP.pong);
     expect(pong.payload.toString()).toBe('between');
-  });
-
-  it('RSV1 on a control frame -> 1002', async () => {
-    await expectViolation({ handshakeHeaders: DEFLATE, writes: [frame(OP.ping, 'x', { rsv: 4 })], code: 1002, message: /RSV1 set on a control frame/ });
   });
 
   it('RSV1 on a continuation frame -> 1002', async () => {
@@ -902,10 +770,6 @@ describe('permessage-deflate: receiving', () => {
       code: 1002,
       message: /RSV1 set on a continuation frame/,
     });
-  });
-
-  it('RSV2 with permessage-deflate agreed -> 1002', async () => {
-    await expectViolation({ handshakeHeaders: DEFLATE, writes: [text('hi', { rsv: 2 })], code: 1002, message: /Reserved bits/ });
   });
 
   it('corrupt compressed data -> 1007, after the good message before it', async () => {

@@ -7,7 +7,9 @@ import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { serve, WebSocketError, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
-import { cleanup, onCleanup, rejectionOf, serverClose, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, rejectionOf, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
@@ -27,7 +29,7 @@ async function ourServer(handler: (wss: WebSocketStream) => unknown): Promise<We
 
 describe('the peer closes while a write is not completely written', () => {
   it('client: closed rejects with the peer code and reason, the write with InvalidStateError, later writes with that same object', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverSide = server.nextConnection();
     const wss = new WebSocketStream(server.url);
     onCleanup(() => wss.close());
@@ -86,7 +88,7 @@ describe('the peer closes while a write is not completely written', () => {
   });
 
   it('a reset while a write is pending (no Close first) says that the peer reset the connection while we were sending', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverSide = server.nextConnection();
     const wss = new WebSocketStream(server.url);
     onCleanup(() => wss.close());
@@ -95,7 +97,7 @@ describe('the peer closes while a write is not completely written', () => {
     ws.pause();
     const pending = writable.getWriter().write(new Uint8Array(HUGE));
     pending.catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await delay(100);
     (ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
     const closedError = await rejectionOf(wss.closed, 10_000);
     expect(closedError).toMatchObject({ closeCode: 1006, reason: '' });
@@ -104,7 +106,7 @@ describe('the peer closes while a write is not completely written', () => {
   });
 
   it('a write already taken by the kernel does not make the close unclean', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.on('message', () => ws.close(4000, 'got it')));
     const wss = new WebSocketStream(server.url);
     const { writable } = await withTimeout(wss.opened, 5_000, 'opened');
@@ -127,7 +129,7 @@ describe('the Close we answer echoes the peer code and reason', () => {
   });
 
   it('our client answers a ws server with its code and reason', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.close(4002, 'server says bye'));
     const serverSide = server.nextConnection();
     const wss = new WebSocketStream(server.url);
@@ -138,7 +140,7 @@ describe('the Close we answer echoes the peer code and reason', () => {
   });
 
   it('a Close without a body is still answered without one (1005 on both sides)', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.close());
     const serverSide = server.nextConnection();
     const wss = new WebSocketStream(server.url);

@@ -3,7 +3,9 @@
 // against a `ws` server. The standard close() drops what no longer fits the queue (spec-notes).
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketError, WebSocketStream } from '../src/index.js';
-import { cleanup, delay, onCleanup, rejectionOf, serverClose, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, rejectionOf, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
@@ -12,7 +14,7 @@ const SIZE = 64 * 1024;
 
 /** A ws server that sends COUNT numbered messages of SIZE bytes at once to each client. */
 async function floodingServer() {
-  const server = await startServer();
+  const server = await startWsPeer();
   server.wss.on('connection', (ws) => {
     for (let i = 0; i < COUNT; i++) ws.send(Buffer.alloc(SIZE, i % 256));
   });

@@ -16,7 +16,9 @@ import { WebSocketServer } from 'ws';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream } from '../src/index.js';
 import type { WebSocketStreamOptions } from '../src/index.js';
 import { stopProcess, TLS_CERT, TLS_KEY } from './helpers/proxies.js';
-import { cleanup, delay, onCleanup, rejectionOf, settledWithin, NOT_SETTLED, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, rejectionOf, settledWithin, NOT_SETTLED, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
@@ -314,7 +316,7 @@ describe('keepalive on the client', () => {
   });
 
   it('our own backpressure never counts as the server\'s silence', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const total = 200;
     server.wss.on('connection', (ws) => {
       const chunk = Buffer.alloc(64 * 1024, 7);

@@ -7,8 +7,10 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, type PerMessageDeflateOptions as WsDeflate, type WebSocket } from 'ws';
 import { acceptWebSocketStream, WebSocketStream, type AcceptOptions, type WebSocketStreamOptions } from '../src/index.js';
-import { cleanup, delay, onCleanup, startServer, withTimeout } from './helpers/ws-server.js';
-import { startServer as startOurServer } from './server-harness.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
+import { startUpgradeServer } from './helpers/upgrade-server.js';
 
 afterEach(cleanup);
 
@@ -62,7 +64,7 @@ for (const [mode, wsDeflate, clientDeflate, serverDeflate] of modes) {
   describe(`our client, ws server with perMessageDeflate (${mode})`, () => {
     for (const [name, make] of payloads) {
       it(`echoes ${name}, twice (the second message reuses the context)`, async () => {
-        const server = await startServer({ perMessageDeflate: wsDeflate, maxPayload: 64 * MiB });
+        const server = await startWsPeer({ perMessageDeflate: wsDeflate, maxPayload: 64 * MiB });
         server.wss.on('connection', echo);
         let wireBytes = 0;
         server.wss.on('connection', (ws) => {
@@ -86,7 +88,7 @@ for (const [mode, wsDeflate, clientDeflate, serverDeflate] of modes) {
     }
 
     it('compresses on the wire: a 1 MiB JSON-like message takes a fraction of its size', async () => {
-      const server = await startServer({ perMessageDeflate: wsDeflate });
+      const server = await startWsPeer({ perMessageDeflate: wsDeflate });
       const received = new Promise<{ bytes: number; text: string }>((resolve) => {
         server.wss.on('connection', (ws) => {
           const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
@@ -107,7 +109,7 @@ for (const [mode, wsDeflate, clientDeflate, serverDeflate] of modes) {
   describe(`our server with perMessageDeflate, ws client (${mode})`, () => {
     for (const [name, make] of payloads) {
       it(`echoes ${name}, twice`, async () => {
-        const ours = await startOurServer((request, socket, head) => {
+        const ours = await startUpgradeServer((request, socket, head) => {
           const wss = acceptWebSocketStream(request, socket, head, { perMessageDeflate: serverDeflate });
           onCleanup(() => wss.close());
           void wss.opened.then(({ readable, writable }) => readable.pipeTo(writable)).catch(() => {});
@@ -132,7 +134,7 @@ for (const [mode, wsDeflate, clientDeflate, serverDeflate] of modes) {
 
 describe('limits and backpressure with a real peer', () => {
   it('a ws server sending 32 MiB of zeros (about 32 KiB compressed) to a client with maxPayload 1 MiB: 1009', async () => {
-    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const server = await startWsPeer({ perMessageDeflate: { threshold: 0 } });
     const closed = new Promise<number>((resolve) => {
       server.wss.on('connection', (ws) => {
         ws.on('close', (code) => resolve(code));
@@ -147,7 +149,7 @@ describe('limits and backpressure with a real peer', () => {
   });
 
   it('a client that does not read stops the ws sender (random data, so the wire carries full size)', async () => {
-    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const server = await startWsPeer({ perMessageDeflate: { threshold: 0 } });
     const sent = new Promise<WebSocket>((resolve) => {
       server.wss.on('connection', (ws) => {
         const chunk = randomBytes(256 * 1024);
@@ -176,7 +178,7 @@ describe('limits and backpressure with a real peer', () => {
     const COUNT = 512;
     const SIZE = 256 * 1024;
     const source = Buffer.alloc(SIZE, 0x61);
-    const server = await startServer({ perMessageDeflate: { threshold: 0 } });
+    const server = await startWsPeer({ perMessageDeflate: { threshold: 0 } });
     const sent = new Promise<void>((resolve) => {
       server.wss.on('connection', (ws) => {
         for (let i = 0; i < COUNT; i++) ws.send(source);
@@ -199,7 +201,7 @@ describe('limits and backpressure with a real peer', () => {
   });
 
   it('messages compressed and not compressed keep their order in both directions, with pings between', async () => {
-    const server = await startServer({ perMessageDeflate: { threshold: 100 } });
+    const server = await startWsPeer({ perMessageDeflate: { threshold: 100 } });
     server.wss.on('connection', (ws) => {
       echo(ws);
       const timer = setInterval(() => ws.ping('p'), 1);

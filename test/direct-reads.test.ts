@@ -6,8 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketStream, WebSocketError } from '../src/index.js';
 import { DIRECT_PAYLOAD_MAX, FrameReader } from '../src/protocol/frame-reader.js';
 import { DIRECT_READ_MIN } from '../src/transport/socket-reads.js';
-import { delay, frame, startRawServer, type RawConnection } from './helpers/raw-server.js';
-import { cleanup, onCleanup, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
+import { frame, startRawServer, type RawConnection } from './helpers/raw-server.js';
 
 afterEach(cleanup);
 
@@ -55,7 +57,7 @@ describe('large messages read straight into their buffers, from a ws server', ()
   ];
 
   it('every size arrives byte for byte, in order, with small messages and pings between', async () => {
-    const server = await startServer({ maxPayload: 64 * 1024 * 1024 });
+    const server = await startWsPeer({ maxPayload: 64 * 1024 * 1024 });
     const payloads = sizes.map((size, i) => pattern(size, i + 7));
     server.wss.on('connection', (ws) => {
       payloads.forEach((payload, i) => {
@@ -72,7 +74,7 @@ describe('large messages read straight into their buffers, from a ws server', ()
   }, 60_000);
 
   it('a reader that pauses in the middle of large messages still gets every byte', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const payloads = Array.from({ length: 24 }, (_, i) => pattern(200_000 + i * 997, i + 1));
     server.wss.on('connection', (ws) => {
       for (const payload of payloads) ws.send(payload);
@@ -86,7 +88,7 @@ describe('large messages read straight into their buffers, from a ws server', ()
   }, 30_000);
 
   it('large text messages with multi-byte characters decode whole', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const text = 'añ€😀'.repeat(100_000); // 1 MiB of UTF-8 with every character width
     server.wss.on('connection', (ws) => {
       ws.send(text);
@@ -98,7 +100,7 @@ describe('large messages read straight into their buffers, from a ws server', ()
   }, 30_000);
 
   it('binaryType "arraybuffer" gets the very buffer the payload was read into', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const payload = pattern(512 * 1024, 99);
     server.wss.on('connection', (ws) => ws.send(payload));
     const { reader } = await open(server.url, { binaryType: 'arraybuffer' });

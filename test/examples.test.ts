@@ -3,27 +3,23 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { cleanup } from './helpers/cleanup.js';
+import { startWsPeer } from './helpers/ws-peer.js';
 
 const run = promisify(execFile);
-let server: WebSocketServer | undefined;
 
-afterEach(async () => {
-  for (const client of server?.clients ?? []) client.terminate();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  server = undefined;
-});
+afterEach(cleanup);
 
-async function startServer(onConnection: (ws: WebSocket, request: IncomingMessage) => void): Promise<string> {
-  server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  server.on('connection', onConnection);
-  await new Promise((resolve) => server!.once('listening', resolve));
-  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** A `ws` peer that runs `onConnection` for each client; returns its URL. */
+async function wsPeerRunning(onConnection: (ws: WebSocket, request: IncomingMessage) => void): Promise<string> {
+  const peer = await startWsPeer();
+  peer.wss.on('connection', onConnection);
+  return peer.url;
 }
 
 function runExample(name: string, ...args: string[]): Promise<{ stdout: string }> {
@@ -32,7 +28,7 @@ function runExample(name: string, ...args: string[]): Promise<{ stdout: string }
 
 describe('examples/', () => {
   it('error-codes.mjs tells a violation by its code', async () => {
-    const url = await startServer((ws) => {
+    const url = await wsPeerRunning((ws) => {
       ws.send('fine');
       // A text frame holding the byte 0xFF: not UTF-8.
       (ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.from([0x81, 0x01, 0xff]));
@@ -42,7 +38,7 @@ describe('examples/', () => {
   });
 
   it('for-await.mjs echoes text and binary, then closes by leaving the loop', async () => {
-    const url = await startServer((ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+    const url = await wsPeerRunning((ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
     const { stdout } = await runExample('for-await.mjs', url);
     expect(stdout).toBe('text: hello\nbinary: 3 bytes\nclosed with 1005\n');
   });
@@ -50,7 +46,7 @@ describe('examples/', () => {
   it('pipe-to-file.mjs writes every binary message to the file, in order', async () => {
     const expected = Buffer.alloc(4 * 1024 * 1024);
     for (let i = 0; i < expected.length; i++) expected[i] = (i * 7) & 0xff;
-    const url = await startServer((ws) => {
+    const url = await wsPeerRunning((ws) => {
       for (let offset = 0; offset < expected.length; offset += 64 * 1024) {
         ws.send(expected.subarray(offset, offset + 64 * 1024));
       }
@@ -69,7 +65,7 @@ describe('examples/', () => {
 
   it('pipe-through-text.mjs decodes UTF-8 split across messages and splits lines', async () => {
     const text = Buffer.from('first line\nsecond: h\u00e9llo \u{1f600}\nthird', 'utf8');
-    const url = await startServer((ws) => {
+    const url = await wsPeerRunning((ws) => {
       // Cut inside the two-byte é and inside the four-byte emoji.
       const cuts = [0, 5, text.indexOf(0xc3) + 1, text.indexOf(0xf0) + 2, text.length];
       for (let i = 1; i < cuts.length; i++) ws.send(text.subarray(cuts[i - 1], cuts[i]));
@@ -79,7 +75,7 @@ describe('examples/', () => {
     expect(stdout).toBe('line: first line\nline: second: h\u00e9llo \u{1f600}\nline: third\n');
   });
   it('json-lines.mjs parses JSON lines split across messages', async () => {
-    const url = await startServer((ws) => {
+    const url = await wsPeerRunning((ws) => {
       for (const part of ['{"type":"buy","amount":3}\n{"type":"se', 'll","amount":2}\n', '{"type":"buy","amount":5}']) ws.send(part);
       ws.close(1000);
     });
@@ -88,7 +84,7 @@ describe('examples/', () => {
   });
 
   it('fan-in.mjs merges several sockets into one stream, every message once', async () => {
-    const url = await startServer((ws, request) => {
+    const url = await wsPeerRunning((ws, request) => {
       const name = request.url!.slice(1);
       for (let i = 0; i < 3; i++) ws.send(`${name}${i}`);
       ws.close(1000);
@@ -100,7 +96,7 @@ describe('examples/', () => {
 
   it('create-connection.mjs reaches chat.internal through its own socket; the server sees that Host', async () => {
     const hosts: string[] = [];
-    const url = await startServer((ws, request) => {
+    const url = await wsPeerRunning((ws, request) => {
       hosts.push(`${request.headers.host}${request.url}`);
       ws.on('message', (data) => ws.send(data.toString()));
     });

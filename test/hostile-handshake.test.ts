@@ -4,8 +4,9 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, WebSocketError, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { handshakeRequest, RawClient } from './helpers/raw-client.js';
 import { acceptFor, startRawServer, type RawServer } from './helpers/raw-server.js';
-import { delay, handshakeRequest, RawClient, within } from './server-harness.js';
 
 const servers: Array<WebSocketStreamServer | RawServer> = [];
 let sockets: Socket[] = [];
@@ -47,7 +48,7 @@ async function halfOpen(port: number, count: number, bytes: string): Promise<Arr
 
 async function echoOnce(url: string): Promise<string> {
   const ws = new WebSocketStream(url);
-  const { readable, writable } = await within(ws.opened, 4000, 'opened');
+  const { readable, writable } = await withTimeout(ws.opened, 4000, 'opened');
   const writer = writable.getWriter();
   await writer.write('hello');
   const { value } = await readable.getReader().read();
@@ -66,7 +67,7 @@ describe('serve(): requests that never complete are dropped at handshakeTimeout'
       ...(await halfOpen(server.port, 100, '')),
     ];
     expect(await echoOnce(server.url)).toBe('hello');
-    const closedAt = await within(Promise.all(attackers.map((a) => a.closedAt)), 8000, 'every half-open socket to be dropped');
+    const closedAt = await withTimeout(Promise.all(attackers.map((a) => a.closedAt)), 8000, 'every half-open socket to be dropped');
     const latest = Math.max(...closedAt) - start;
     const earliest = Math.min(...closedAt) - start;
     expect(earliest).toBeGreaterThanOrEqual(timeout - 50);
@@ -86,7 +87,7 @@ describe('serve(): requests that never complete are dropped at handshakeTimeout'
       if (i < request.length - 4 && !attacker!.socket.destroyed) attacker!.socket.write(request[i++]!);
     }, 100);
     try {
-      const closedAt = await within(attacker!.closedAt, 6000, 'the trickling socket to be dropped');
+      const closedAt = await withTimeout(attacker!.closedAt, 6000, 'the trickling socket to be dropped');
       expect(closedAt - start).toBeLessThan(timeout + 2000);
     } finally {
       clearInterval(trickle);
@@ -96,7 +97,7 @@ describe('serve(): requests that never complete are dropped at handshakeTimeout'
   it('a connection that completes its handshake in time is not touched by the deadline', async () => {
     const server = await echoServer(500);
     const ws = new WebSocketStream(server.url);
-    const { readable, writable } = await within(ws.opened, 4000, 'opened');
+    const { readable, writable } = await withTimeout(ws.opened, 4000, 'opened');
     await delay(900);
     const writer = writable.getWriter();
     await writer.write('still here');
@@ -128,7 +129,7 @@ describe('client: handshakeTimeout is a deadline for the whole opening handshake
     servers.push(server);
     const start = performance.now();
     const ws = new WebSocketStream(server.url, { handshakeTimeout: 1000 });
-    const error = await within(ws.opened.then(() => null, (e: unknown) => e), 6000, 'opened to settle');
+    const error = await withTimeout(ws.opened.then(() => null, (e: unknown) => e), 6000, 'opened to settle');
     const elapsed = performance.now() - start;
     expect(error).toBeInstanceOf(WebSocketError);
     expect((error as Error).message).toMatch(/timed out after 1000 ms/);
@@ -148,7 +149,7 @@ describe('client: handshakeTimeout is a deadline for the whole opening handshake
     });
     servers.push(server);
     const ws = new WebSocketStream(server.url, { handshakeTimeout: 4000 });
-    const error = await within(ws.opened.then(() => null, (e: unknown) => e), 6000, 'opened to settle');
+    const error = await withTimeout(ws.opened.then(() => null, (e: unknown) => e), 6000, 'opened to settle');
     expect(error).toBeInstanceOf(WebSocketError);
     expect((error as Error).message).toMatch(/overflow|too large|header/i);
   });

@@ -1,12 +1,13 @@
 // Hostile peers, both roles, over real loopback sockets: whatever the other end sends, the memory
 // we hold stays bounded. Our client against a raw server (helpers/raw-server.ts), our serve()
-// server against a raw client (server-harness.ts). "Retained" is live memory after a forced GC
+// server against a raw client (helpers/raw-client.ts). "Retained" is live memory after a forced GC
 // (helpers/memory.ts), measured while the attack is in progress.
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
 import { MiB, retainedBytes } from './helpers/memory.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { clientFrame, RawClient } from './helpers/raw-client.js';
 import { frame, startRawServer, type RawConnection, type RawServer } from './helpers/raw-server.js';
-import { clientFrame, delay, RawClient, within } from './server-harness.js';
 
 const OP = { cont: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 const WAIT = 8000;
@@ -85,7 +86,7 @@ describe('fragment flood: a message in one-byte fragments costs its bytes, not a
     });
     const ws = new WebSocketStream(server.url, { perMessageDeflate: false });
     clients.push(ws);
-    const reader = (await within(ws.opened, WAIT, 'opened')).readable.getReader();
+    const reader = (await withTimeout(ws.opened, WAIT, 'opened')).readable.getReader();
     const message = reader.read();
     const baseline = retainedBytes();
     await conn.write(bytes);
@@ -94,7 +95,7 @@ describe('fragment flood: a message in one-byte fragments costs its bytes, not a
     expect((await conn.readFrame(WAIT)).opcode).toBe(OP.pong);
     const growth = retainedBytes() - baseline;
     await conn.write(frame(OP.cont, 'z'));
-    const { value } = await within(message, WAIT, 'the message');
+    const { value } = await withTimeout(message, WAIT, 'the message');
     expect(Buffer.from(value as Uint8Array).equals(Buffer.concat([payload, Buffer.from('z')]))).toBe(true);
     expect(growth).toBeLessThan(8 * MiB);
   });
@@ -128,7 +129,7 @@ describe('ping flood from a peer that never reads: one pong waits, and reading s
     });
     const ws = new WebSocketStream(server.url, { perMessageDeflate: false });
     clients.push(ws);
-    const reader = (await within(ws.opened, WAIT, 'opened')).readable.getReader();
+    const reader = (await withTimeout(ws.opened, WAIT, 'opened')).readable.getReader();
     const message = reader.read();
     const baseline = retainedBytes();
     conn.write(flood).catch(() => {});
@@ -142,7 +143,7 @@ describe('ping flood from a peer that never reads: one pong waits, and reading s
     expect(growth).toBeLessThan(8 * MiB);
     conn.socket.on('data', () => {});
     conn.socket.resume();
-    expect((await within(message, 20_000, 'the message behind the pings')).value).toBe('done');
+    expect((await withTimeout(message, 20_000, 'the message behind the pings')).value).toBe('done');
   });
 
   it('server role: a raw client pings 150,000 times and reads nothing', async () => {
@@ -237,7 +238,7 @@ describe('after a Close, nothing more is parsed or kept', () => {
     });
     const ws = new WebSocketStream(server.url, { perMessageDeflate: false });
     clients.push(ws);
-    await within(ws.opened, WAIT, 'opened');
+    await withTimeout(ws.opened, WAIT, 'opened');
     const close = Buffer.from([0x88, 0x02, 0x0f, 0xa0]); // Close 4000
     const garbage = Buffer.alloc(8 * MiB, 0xff); // an unknown opcode, over and over
     const baseline = retainedBytes();
@@ -249,7 +250,7 @@ describe('after a Close, nothing more is parsed or kept', () => {
     await delay(300);
     const growth = retainedBytes() - baseline;
     conn.socket.end();
-    expect(await within(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 4000, reason: '' });
+    expect(await withTimeout(ws.closed, WAIT, 'closed')).toEqual({ closeCode: 4000, reason: '' });
     expect(growth).toBeLessThan(4 * MiB);
   });
 

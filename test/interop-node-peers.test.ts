@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, WebSocketError, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
-import { cleanup, onCleanup, rejectionOf, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { rejectionOf, withTimeout } from './helpers/timing.js';
 
 afterEach(cleanup);
 

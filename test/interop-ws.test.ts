@@ -4,7 +4,9 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { WebSocketStream } from '../src/index.js';
-import { cleanup, onCleanup, serverClose, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
@@ -52,7 +54,7 @@ describe('echo through a ws server', () => {
 
   for (const [name, size] of sizes) {
     it(`binary, ${name}`, async () => {
-      const server = await startServer();
+      const server = await startWsPeer();
       server.wss.on('connection', echo);
       const { reader, writer } = await open(server.url);
       const payload = pattern(size, size + 1);
@@ -64,7 +66,7 @@ describe('echo through a ws server', () => {
     });
 
     it(`text, ${name}`, async () => {
-      const server = await startServer();
+      const server = await startWsPeer();
       server.wss.on('connection', echo);
       const { reader, writer } = await open(server.url);
       // Multi-byte characters throughout, so UTF-8 decoding across socket reads is exercised.
@@ -77,7 +79,7 @@ describe('echo through a ws server', () => {
   }
 
   it('many messages in both directions stay in order', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', echo);
     const { reader, writer } = await open(server.url);
     const count = 2_000;
@@ -96,7 +98,7 @@ describe('echo through a ws server', () => {
   });
 
   it('a burst of messages from the server arrives complete and in order', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const count = 10_000;
     server.wss.on('connection', (ws) => {
       for (let i = 0; i < count; i++) ws.send(`#${i}`);
@@ -111,7 +113,7 @@ describe('echo through a ws server', () => {
 
 describe('closing', () => {
   it('a server-initiated close passes its code and reason to closed, and the server sees its code echoed', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const { stream, reader } = await open(server.url);
     const ws = await serverWs;
@@ -123,7 +125,7 @@ describe('closing', () => {
   });
 
   it('a client-initiated close completes with ws', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const { stream } = await open(server.url);
     const ws = await serverWs;
@@ -136,7 +138,7 @@ describe('closing', () => {
 
 describe('subprotocols', () => {
   it('the server picks the second offered', async () => {
-    const server = await startServer({ handleProtocols: (protocols) => [...protocols][1] ?? false });
+    const server = await startWsPeer({ handleProtocols: (protocols) => [...protocols][1] ?? false });
     const offered: string[] = [];
     server.wss.on('connection', (_ws, request) => offered.push(String(request.headers['sec-websocket-protocol'])));
     const { protocol } = await open(server.url, { protocols: ['first', 'second', 'third'] });
@@ -145,7 +147,7 @@ describe('subprotocols', () => {
   });
 
   it('the server picks none', async () => {
-    const server = await startServer({ handleProtocols: () => false });
+    const server = await startWsPeer({ handleProtocols: () => false });
     const serverWs = server.nextConnection();
     const { protocol } = await open(server.url, { protocols: ['first', 'second'] });
     expect(protocol).toBe('');
@@ -153,7 +155,7 @@ describe('subprotocols', () => {
   });
 
   it('nothing offered: no Sec-WebSocket-Protocol header is sent', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const headers: Array<string | undefined> = [];
     server.wss.on('connection', (_ws, request) => headers.push(request.headers['sec-websocket-protocol']));
     const { protocol, extensions } = await open(server.url);
@@ -165,7 +167,7 @@ describe('subprotocols', () => {
 
 describe('frames', () => {
   it('a fragmented text message sent by ws arrives as one chunk', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => {
       ws.send('hel', { fin: false });
       ws.send('lo, ', { fin: false });
@@ -176,7 +178,7 @@ describe('frames', () => {
   });
 
   it('a fragmented binary message with a ping between the fragments arrives as one chunk', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const pongs: string[] = [];
     server.wss.on('connection', (ws) => {
       ws.on('pong', (data) => pongs.push(data.toString()));
@@ -191,13 +193,13 @@ describe('frames', () => {
     expect([chunk[0], chunk[1], chunk[2], chunk[100_001], chunk[100_002]]).toEqual([1, 2, 3, 3, 4]);
     expect(chunk.buffer.byteLength).toBe(chunk.byteLength);
     await withTimeout((async () => {
-      while (pongs.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      while (pongs.length === 0) await delay(10);
     })(), 5_000, 'the pong');
     expect(pongs).toEqual(['between']);
   });
 
   it('a text message split inside a multi-byte character is decoded whole', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const bytes = Buffer.from('\u{1f600}\u00e9', 'utf8');
     server.wss.on('connection', (ws) => {
       ws.send(bytes.subarray(0, 2), { binary: false, fin: false });
@@ -209,7 +211,7 @@ describe('frames', () => {
   });
 
   it('a ping from the server gets a pong with the same payload', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     await open(server.url);
     const ws = await serverWs;
@@ -220,7 +222,7 @@ describe('frames', () => {
   });
 
   it('an empty ping gets an empty pong, and unsolicited pongs are ignored', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const { reader } = await open(server.url);
     const ws = await serverWs;

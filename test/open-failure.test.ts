@@ -8,7 +8,9 @@ import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream } from '../src/index.js';
-import { cleanup, onCleanup, rejectionOf, serverClose, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { rejectionOf, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
@@ -22,7 +24,7 @@ function expectSetUpFailure(error: unknown, closeCode: number | null, cause: Reg
 
 describe('a failure while setting up an opened connection', () => {
   it('client: a createConnection stream whose setNoDelay throws fails the connection', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverSide = server.nextConnection();
     let stream: Socket | null = null;
     // A socket-like stream (say, a wrapper over another transport) that refuses a TCP option.
@@ -43,7 +45,7 @@ describe('a failure while setting up an opened connection', () => {
   });
 
   it('client: a readableStrategy the streams refuse rejects opened instead of leaving it pending', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverSide = server.nextConnection();
     const wss = new WebSocketStream(server.url, { readableStrategy: { highWaterMark: -1 } });
     expectSetUpFailure(await rejectionOf(wss.opened, 5_000, 'opened to reject'), null, /highWaterMark/);

@@ -3,13 +3,15 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendPing, WebSocketStream } from '../src/index.js';
-import { cleanup, rejectionOf, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup } from './helpers/cleanup.js';
+import { rejectionOf, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
 
 afterEach(cleanup);
 
 describe('sendPing()', () => {
   it('resolves with the round trip once the pong arrives; the server sees the payload', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const connection = server.nextConnection();
     const wss = new WebSocketStream(server.url);
     await wss.opened;
@@ -31,7 +33,7 @@ describe('sendPing()', () => {
   });
 
   it('a pong that answers only the latest ping also answers the earlier ones', async () => {
-    const server = await startServer({ autoPong: false });
+    const server = await startWsPeer({ autoPong: false });
     const connection = server.nextConnection();
     const wss = new WebSocketStream(server.url);
     await wss.opened;
@@ -47,7 +49,7 @@ describe('sendPing()', () => {
   });
 
   it('rejects before the connection opens, after it closes, for a long payload, and when it closes first', async () => {
-    const server = await startServer({ autoPong: false });
+    const server = await startWsPeer({ autoPong: false });
     const connection = server.nextConnection();
     const wss = new WebSocketStream(server.url);
     expect(await rejectionOf(sendPing(wss))).toMatchObject({ name: 'InvalidStateError' });

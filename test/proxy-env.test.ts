@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketError, WebSocketStream } from '../src/index.js';
 import { bypassesProxy, proxyFromEnvironment } from '../src/transport/proxy-env.js';
 import { haveProgram, startMicrosocks, startTinyproxy } from './helpers/proxies.js';
-import { cleanup, closedPort, rejectionOf, startServer, withTimeout } from './helpers/ws-server.js';
+import { cleanup } from './helpers/cleanup.js';
+import { rejectionOf, withTimeout } from './helpers/timing.js';
+import { startWsPeer } from './helpers/ws-peer.js';
+import { closedPort } from './helpers/raw-server.js';
 
 const PROXY_VARIABLES = ['ws_proxy', 'wss_proxy', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'].flatMap((name) => [name, name.toUpperCase()]);
 const saved = new Map(PROXY_VARIABLES.map((name) => [name, process.env[name]]));
@@ -89,7 +92,7 @@ describe.runIf(haveProgram('/usr/bin/tinyproxy') && haveProgram('/usr/bin/micros
   }
 
   async function echoServer() {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
     return server;
   }

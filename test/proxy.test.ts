@@ -15,7 +15,10 @@ import { WebSocket as ClassicWebSocket, WebSocketError, WebSocketStream } from '
 import type { WebSocketStreamOptions } from '../src/index.js';
 import { Connection } from '../src/transport/connection.js';
 import { haveProgram, startMicrosocks, startOwnProxy, startTinyproxy, TLS_CERT, TLS_KEY } from './helpers/proxies.js';
-import { cleanup, closedPort, onCleanup, rejectionOf, startServer, withTimeout, type TestServer } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, rejectionOf, withTimeout } from './helpers/timing.js';
+import { startWsPeer, type WsPeer } from './helpers/ws-peer.js';
+import { closedPort } from './helpers/raw-server.js';
 
 afterEach(cleanup);
 
@@ -23,10 +26,10 @@ const TINYPROXY = '/usr/bin/tinyproxy';
 const MICROSOCKS = '/usr/bin/microsocks';
 
 /** An echo server (ws), plain or TLS; `paths` records the request paths it saw. */
-async function echoServer(secure = false): Promise<TestServer & { paths: string[]; headers: Array<Record<string, unknown>> }> {
+async function echoServer(secure = false): Promise<WsPeer & { paths: string[]; headers: Array<Record<string, unknown>> }> {
   const server = secure
-    ? await startServer({}, createHttpsServer({ key: TLS_KEY, cert: TLS_CERT }))
-    : await startServer();
+    ? await startWsPeer({}, createHttpsServer({ key: TLS_KEY, cert: TLS_CERT }))
+    : await startWsPeer();
   const paths: string[] = [];
   const headers: Array<Record<string, unknown>> = [];
   server.wss.on('connection', (ws, request) => {
@@ -79,7 +82,7 @@ async function openingError(url: string, options: WebSocketStreamOptions, ms = 1
 async function backpressureThrough(proxyUrl: string): Promise<void> {
   const COUNT = 512;
   const SIZE = 64 * 1024;
-  const server = await startServer({ perMessageDeflate: false });
+  const server = await startWsPeer({ perMessageDeflate: false });
   const serverWs = server.nextConnection();
   const wss = new WebSocketStream(server.url, { proxy: proxyUrl, perMessageDeflate: false });
   onCleanup(() => wss.close());
@@ -94,7 +97,7 @@ async function backpressureThrough(proxyUrl: string): Promise<void> {
   // Wait for the sender to stall: its buffer stops shrinking.
   let last = -1;
   for (let quiet = 0; quiet < 10;) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     quiet = ws.bufferedAmount === last ? quiet + 1 : 0;
     last = ws.bufferedAmount;
   }
@@ -305,7 +308,7 @@ describe('https: proxies and proxies that misbehave (a CONNECT proxy of our own)
     // A certificate that names 127.0.0.1 only: Node would check "localhost" (or the proxy's name)
     // if the client did not pass the URL's host down to TLS.
     const { key, cert } = await ipOnlyCertificate();
-    const server = await startServer({}, createHttpsServer({ key, cert }));
+    const server = await startWsPeer({}, createHttpsServer({ key, cert }));
     server.wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data.toString())));
     const proxy = await startOwnProxy();
     expect(await echoThrough(server.url.replace('ws:', 'wss:'), { proxy: proxy.url, ca: cert })).toBe('hello');

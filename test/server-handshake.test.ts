@@ -8,9 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, WebSocketError, type WebSocketStream, type AcceptOptions } from '../src/index.js';
 import { checkUpgradeRequest } from '../src/server/request.js';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
-import { clientFrame, handshakeRequest, RawClient, startServer, within, type TestServer } from './server-harness.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startUpgradeServer, type UpgradeServer } from './helpers/upgrade-server.js';
+import { clientFrame, handshakeRequest, RawClient } from './helpers/raw-client.js';
 
-let server: TestServer | undefined;
+let server: UpgradeServer | undefined;
 const clients: RawClient[] = [];
 const accepted: WebSocketStream[] = [];
 
@@ -22,8 +24,8 @@ afterEach(async () => {
 });
 
 /** A server that accepts every upgrade with `options` and records the stream. */
-async function acceptingServer(options?: AcceptOptions | (() => AcceptOptions)): Promise<TestServer> {
-  server = await startServer((request, socket, head) => {
+async function acceptingServer(options?: AcceptOptions | (() => AcceptOptions)): Promise<UpgradeServer> {
+  server = await startUpgradeServer((request, socket, head) => {
     accepted.push(acceptWebSocketStream(request, socket, head, typeof options === 'function' ? options() : options));
   });
   return server;
@@ -38,7 +40,7 @@ async function send(request: string): Promise<{ client: RawClient; status: numbe
 }
 
 async function nextAccepted(): Promise<WebSocketStream> {
-  for (let i = 0; i < 100 && accepted.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 100 && accepted.length === 0; i++) await delay(10);
   const wss = accepted.at(-1);
   if (wss === undefined) throw new Error('no upgrade reached the server');
   return wss;
@@ -151,7 +153,7 @@ describe('subprotocols', () => {
     await acceptingServer({
       protocols: async (offered, request) => {
         seen.push([offered, request.url]);
-        await new Promise((r) => setTimeout(r, 5));
+        await delay(5);
         return offered.at(-1);
       },
     });
@@ -170,7 +172,7 @@ describe('subprotocols', () => {
 
   it('rejects invalid protocol lists with a TypeError, answering the client 500', async () => {
     let thrown: unknown;
-    server = await startServer((request, socket, head) => {
+    server = await startUpgradeServer((request, socket, head) => {
       try {
         acceptWebSocketStream(request, socket, head, { protocols: ['ok', 'not ok'] });
       } catch (error) {
@@ -200,7 +202,7 @@ describe('response headers', () => {
   ] as const) {
     it(`throws a TypeError for ${JSON.stringify(headers)} and answers 500`, async () => {
       let thrown: unknown;
-      server = await startServer((request, socket, head) => {
+      server = await startUpgradeServer((request, socket, head) => {
         try {
           acceptWebSocketStream(request, socket, head, { headers });
         } catch (error) {
@@ -238,7 +240,7 @@ describe('verify hook', () => {
   it('refuses with the status, message and headers it returns (async)', async () => {
     await acceptingServer({
       verify: async (request) => {
-        await new Promise((r) => setTimeout(r, 5));
+        await delay(5);
         if (request.headers.authorization !== 'Bearer sesame') {
           return { status: 401, message: 'A bearer token is required', headers: { 'WWW-Authenticate': 'Bearer realm="chat"' } };
         }
@@ -330,9 +332,9 @@ describe('timeouts and aborting', () => {
     const wss = await nextAccepted();
     client.destroy();
     await client.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await delay(50);
     release();
-    const error = await within(wss.closed.then(() => null, (e: unknown) => e), 3000, 'closed to settle');
+    const error = await withTimeout(wss.closed.then(() => null, (e: unknown) => e), 3000, 'closed to settle');
     expect(error).toBeInstanceOf(WebSocketError);
     expect((error as WebSocketError).closeCode).toBe(1006);
   });
@@ -345,7 +347,7 @@ describe('arguments', () => {
 
   it('throws a TypeError for bad option values and still answers the client', async () => {
     const thrown: unknown[] = [];
-    server = await startServer((request, socket, head) => {
+    server = await startUpgradeServer((request, socket, head) => {
       try {
         acceptWebSocketStream(request, socket, head, { keepaliveInterval: -1 });
       } catch (error) {
@@ -443,6 +445,6 @@ describe('permessage-deflate', () => {
     const f = clientFrame(0x1, packed.subarray(0, packed.length - 4));
     f[0] = f[0]! | 0x40;
     client.write(f);
-    expect((await within(readable.getReader().read(), 1000, 'read')).value).toBe('hello hello hello');
+    expect((await withTimeout(readable.getReader().read(), 1000, 'read')).value).toBe('hello hello hello');
   });
 });

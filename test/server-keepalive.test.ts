@@ -3,9 +3,11 @@
 // pong waits unread behind its data, and the client must not be blamed for our slowness.
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream, type AcceptOptions } from '../src/index.js';
-import { clientFrame, delay, RawClient, startServer, within, type TestServer } from './server-harness.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startUpgradeServer, type UpgradeServer } from './helpers/upgrade-server.js';
+import { clientFrame, RawClient } from './helpers/raw-client.js';
 
-let server: TestServer | undefined;
+let server: UpgradeServer | undefined;
 const streams: WebSocketStream[] = [];
 const rawClients: RawClient[] = [];
 
@@ -17,7 +19,7 @@ afterEach(async () => {
 });
 
 async function serverWith(onStream: (wss: WebSocketStream) => unknown, options: AcceptOptions): Promise<void> {
-  server = await startServer((request, socket, head) => {
+  server = await startUpgradeServer((request, socket, head) => {
     const wss = acceptWebSocketStream(request, socket, head, options);
     streams.push(wss);
     void Promise.resolve(onStream(wss)).catch(() => {});
@@ -25,7 +27,7 @@ async function serverWith(onStream: (wss: WebSocketStream) => unknown, options: 
 }
 
 async function acceptedStream(): Promise<WebSocketStream> {
-  await within((async () => {
+  await withTimeout((async () => {
     while (streams.length === 0) await delay(5);
   })(), 3000, 'an accepted stream');
   return streams[0]!;
@@ -121,7 +123,7 @@ describe('keepalive', () => {
     // Eight timeouts of wall time while we do not read: the client must survive them.
     expect(await stateAfter(wss, 2000)).toBe('open');
     const reader = readable.getReader();
-    for (let i = 0; i <= written; i++) await within(reader.read(), 5000, `message ${i}`);
+    for (let i = 0; i <= written; i++) await withTimeout(reader.read(), 5000, `message ${i}`);
     expect(await stateAfter(wss, 500)).toBe('open');
     client.close({ closeCode: 1000 });
     await expect(wss.closed).resolves.toMatchObject({ closeCode: 1000 });
@@ -140,7 +142,7 @@ describe('keepalive', () => {
     expect(await stateAfter(wss, 1500)).toBe('open');
     const reader = readable.getReader();
     let read = 0;
-    const outcome = await within((async () => {
+    const outcome = await withTimeout((async () => {
       for (;;) {
         try {
           const { done } = await reader.read();

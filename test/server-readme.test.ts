@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketStream } from '../src/index.js';
-import { within } from './server-harness.js';
+import { withTimeout } from './helpers/timing.js';
 
 let child: ChildProcess | undefined;
 let dir: string | undefined;
@@ -38,7 +38,7 @@ async function startExample(): Promise<string> {
   await writeFile(file, code);
   child = spawn(process.execPath, [file], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 30_000 });
   const started = child;
-  return within(new Promise<string>((resolvePromise, reject) => {
+  return withTimeout(new Promise<string>((resolvePromise, reject) => {
     let out = '';
     started.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();

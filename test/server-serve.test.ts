@@ -3,7 +3,9 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, WebSocketStream, type WebSocketStreamServer } from '../src/index.js';
-import { handshakeRequest, RawClient, readAll, within } from './server-harness.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { readAll } from './helpers/upgrade-server.js';
+import { handshakeRequest, RawClient } from './helpers/raw-client.js';
 
 let running: WebSocketStreamServer | undefined;
 const streams: WebSocketStream[] = [];
@@ -52,7 +54,7 @@ describe('serve()', () => {
     expect(refused.status).toBe(404);
     expect(refused.body).toMatch(/No WebSocket endpoint at "\/other"/);
 
-    const plain = await within(new Promise<{ status: number; upgrade: string | undefined }>((resolve, reject) => {
+    const plain = await withTimeout(new Promise<{ status: number; upgrade: string | undefined }>((resolve, reject) => {
       request({ host: '127.0.0.1', port: running!.port, path: '/ws' }, (res) => {
         res.resume();
         resolve({ status: res.statusCode ?? 0, upgrade: res.headers.upgrade });
@@ -82,15 +84,15 @@ describe('serve()', () => {
     });
     const clients = [client(running.url), client(running.url), client(running.url)];
     const readables = await Promise.all(clients.map(async (wss) => (await wss.opened).readable));
-    await within((async () => {
-      while (running!.connections.size < 3) await new Promise((r) => setTimeout(r, 5));
+    await withTimeout((async () => {
+      while (running!.connections.size < 3) await delay(5);
     })(), 3000, 'three connections');
     const closing = running.close();
     for (const [i, wss] of clients.entries()) {
       await readAll(readables[i]!);
       await expect(wss.closed).resolves.toEqual({ closeCode: 1001, reason: 'Server is shutting down' });
     }
-    await within(closing, 3000, 'close() to resolve');
+    await withTimeout(closing, 3000, 'close() to resolve');
     expect(running.connections.size).toBe(0);
     const late = new WebSocketStream(running.url);
     await expect(late.opened).rejects.toThrow(/ECONNREFUSED|Connection failed/);

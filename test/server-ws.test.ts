@@ -4,9 +4,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { acceptWebSocketStream, type WebSocketStream, type AcceptOptions } from '../src/index.js';
-import { delay, startServer, within, type TestServer } from './server-harness.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { startUpgradeServer, type UpgradeServer } from './helpers/upgrade-server.js';
 
-let server: TestServer | undefined;
+let server: UpgradeServer | undefined;
 const streams: WebSocketStream[] = [];
 const wsClients: WebSocket[] = [];
 
@@ -18,7 +19,7 @@ afterEach(async () => {
 });
 
 async function serverWith(onStream: (wss: WebSocketStream) => unknown, options?: AcceptOptions): Promise<string> {
-  server = await startServer((request, socket, head) => {
+  server = await startUpgradeServer((request, socket, head) => {
     const wss = acceptWebSocketStream(request, socket, head, options);
     streams.push(wss);
     void Promise.resolve(onStream(wss)).catch(() => {});
@@ -39,18 +40,18 @@ function wsClient(url: string, protocols?: string[], options?: WebSocket.ClientO
 }
 
 function opened(ws: WebSocket): Promise<void> {
-  return within(new Promise((resolve, reject) => {
+  return withTimeout(new Promise((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   }), 5000, 'ws open');
 }
 
 function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  return within(new Promise((resolve) => ws.once('message', (data: Buffer, isBinary) => resolve({ data, isBinary }))), 5000, 'a ws message');
+  return withTimeout(new Promise((resolve) => ws.once('message', (data: Buffer, isBinary) => resolve({ data, isBinary }))), 5000, 'a ws message');
 }
 
 function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return within(new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))), 5000, 'ws close');
+  return withTimeout(new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))), 5000, 'ws close');
 }
 
 describe('the ws client', () => {
@@ -107,7 +108,7 @@ describe('the ws client', () => {
   it('a refused handshake reaches ws as its HTTP status', async () => {
     const url = await serverWith(echo, { verify: () => ({ status: 401, message: 'who are you?' }) });
     const ws = wsClient(url);
-    const response = await within(new Promise<{ status: number; body: string }>((resolve) => {
+    const response = await withTimeout(new Promise<{ status: number; body: string }>((resolve) => {
       ws.once('unexpected-response', (_request, res) => {
         let body = '';
         res.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -158,7 +159,7 @@ describe('the ws client', () => {
     expect(ws.bufferedAmount).toBeGreaterThan(10 * 1024 * 1024);
     const reader = readable.getReader();
     for (let i = 0; i < total; i++) {
-      const { value } = await within(reader.read(), 5000, `message ${i}`);
+      const { value } = await withTimeout(reader.read(), 5000, `message ${i}`);
       expect(Buffer.from(value as Uint8Array).readUInt32BE(0)).toBe(i);
     }
     expect(ws.bufferedAmount).toBe(0);

@@ -6,9 +6,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream, type AcceptOptions } from '../src/index.js';
-import { clientFrame, closePayload, delay, handshakeRequest, RawClient, readAll, startServer, within, type TestServer } from './server-harness.js';
+import { delay, withTimeout } from './helpers/timing.js';
+import { readAll, startUpgradeServer, type UpgradeServer } from './helpers/upgrade-server.js';
+import { clientFrame, closePayload, handshakeRequest, RawClient } from './helpers/raw-client.js';
 
-let server: TestServer | undefined;
+let server: UpgradeServer | undefined;
 const streams: WebSocketStream[] = [];
 const rawClients: RawClient[] = [];
 /** Servers a test started itself (the https one). */
@@ -24,7 +26,7 @@ afterEach(async () => {
 
 /** Starts a server that accepts with `options` and runs `onStream` for each accepted stream. */
 async function serverWith(onStream: (wss: WebSocketStream) => unknown, options?: AcceptOptions): Promise<string> {
-  server = await startServer((request, socket, head) => {
+  server = await startUpgradeServer((request, socket, head) => {
     const wss = acceptWebSocketStream(request, socket, head, options);
     streams.push(wss);
     void Promise.resolve(onStream(wss)).catch(() => {});
@@ -216,7 +218,7 @@ describe('server role framing (raw client)', () => {
     expect((await raw.readResponse()).status).toBe(101);
     expect((await raw.readFrame()).payload.readUInt16BE(0)).toBe(1000);
     await raw.waitForEnd();
-    await within((async () => {
+    await withTimeout((async () => {
       while (messages.length < 2) await delay(5);
     })(), 2000, 'the early messages');
     expect(messages).toEqual(['early', new Uint8Array([9, 9])]);
@@ -273,7 +275,7 @@ describe('backpressure', () => {
     // The write that stalled (number `written`) is still queued and goes out once the server reads.
     const reader = serverReadable.getReader();
     for (let i = 0; i <= written; i++) {
-      const { value } = await within(reader.read(), 5000, `message ${i}`);
+      const { value } = await withTimeout(reader.read(), 5000, `message ${i}`);
       expect(new DataView((value as Uint8Array).buffer).getUint32(0)).toBe(i);
     }
   });
@@ -286,14 +288,14 @@ describe('backpressure', () => {
     });
     const wss = client(url);
     const { readable } = await wss.opened;
-    await within((async () => {
+    await withTimeout((async () => {
       while (serverWritten < 0) await delay(20);
     })(), 15_000, 'the server to stall');
     expect(serverWritten).toBeLessThan(2000);
     expect(serverWritten).toBeGreaterThan(0);
     const reader = readable.getReader();
     for (let i = 0; i < serverWritten; i++) {
-      const { value } = await within(reader.read(), 5000, `message ${i}`);
+      const { value } = await withTimeout(reader.read(), 5000, `message ${i}`);
       expect(new DataView((value as Uint8Array).buffer).getUint32(0)).toBe(i);
     }
   });

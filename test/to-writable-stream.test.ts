@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_WRITABLE_HIGH_WATER_MARK, serve, toWritableStream, type WebSocketStreamServer } from '../src/index.js';
-import { delay, rejectionOf, settledWithin, waitFor } from './helpers/ws-server.js';
+import { delay, rejectionOf, settledWithin, waitFor } from './helpers/timing.js';
 
 const KiB = 1024;
 const MESSAGE = 64 * KiB;

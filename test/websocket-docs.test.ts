@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { bundleLibrary, cleanup, onCleanup, removeBundles, runNode, startServer } from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { startWsPeer } from './helpers/ws-peer.js';
+import { bundleLibrary, removeBundles, runNode } from './helpers/node-process.js';
 
 afterEach(cleanup);
 afterAll(removeBundles);
@@ -20,7 +22,7 @@ async function exampleProgram(): Promise<string> {
 }
 
 it('docs/websocket.md: the example program prints what the page says', async () => {
-  const server = await startServer();
+  const server = await startWsPeer();
   server.wss.on('connection', (peer) => {
     peer.on('message', (data, isBinary) => peer.send(data as Buffer, { binary: isBinary }));
   });

@@ -9,17 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket as WsPeer } from 'ws';
 import { acceptWebSocket, acceptWebSocketStream, CloseEvent, WebSocket } from '../src/index.js';
 import { ADAPTER_STREAM_OPTIONS, wrapWebSocketStream } from '../src/websocket/websocket.js';
-import { frame, startRawServer, type RawServer } from './helpers/raw-server.js';
-import {
-  cleanup,
-  closedPort,
-  delay,
-  onCleanup,
-  serverClose,
-  startServer,
-  waitFor,
-  withTimeout,
-} from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, waitFor, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
+import { frame, startRawServer, type RawServer, closedPort } from './helpers/raw-server.js';
 
 afterEach(cleanup);
 
@@ -66,7 +59,7 @@ function expectDOMException(fn: () => unknown, name: string): void {
 }
 
 async function echoServer() {
-  const server = await startServer();
+  const server = await startWsPeer();
   server.wss.on('connection', echo);
   return server;
 }
@@ -140,7 +133,7 @@ describe('the interface', () => {
 
 describe('opening', () => {
   it('sends the subprotocols (a string or an array) and reports the chosen one at open', async () => {
-    const server = await startServer({ handleProtocols: (offered) => [...offered].at(-1) ?? false });
+    const server = await startWsPeer({ handleProtocols: (offered) => [...offered].at(-1) ?? false });
     const single = open(server.url, 'chat');
     await nextEvent(single.ws, 'open');
     expect(single.ws.protocol).toBe('chat');
@@ -151,7 +144,7 @@ describe('opening', () => {
   });
 
   it('passes the Node options on: extra headers reach the server', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const headers = once(server.wss, 'connection').then(([, request]) => (request as { headers: Record<string, string> }).headers);
     const { ws } = open(server.url, [], { headers: { 'X-Token': 'abc' } });
     await nextEvent(ws, 'open');
@@ -175,7 +168,7 @@ describe('opening', () => {
   });
 
   it('fires error then close (1006, not clean) when the server refuses the handshake', async () => {
-    const server = await startServer({ verifyClient: () => false });
+    const server = await startWsPeer({ verifyClient: () => false });
     const { events, closed } = open(server.url);
     const close = await closed;
     expect(events.map((e) => [e.type, e.readyState])).toEqual([['error', 3], ['close', 3]]);
@@ -245,7 +238,7 @@ describe('messages', () => {
   });
 
   it('delivers binary as Blob by default, and applies a binaryType change from the next message on', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       for (let i = 0; i < 3; i++) peer.send(Buffer.from([i]));
     });
@@ -263,7 +256,7 @@ describe('messages', () => {
   });
 
   it('keeps a leading byte order mark in text messages, short and long', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const texts = ['\ufeffshort', `\ufeff${'long'.repeat(100)}`];
     server.wss.on('connection', (peer) => {
       for (const text of texts) peer.send(text);
@@ -276,7 +269,7 @@ describe('messages', () => {
   });
 
   it('sends the bytes as they were at send(): changing the buffer afterwards changes nothing', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const peer = server.nextConnection();
     const { ws } = open(server.url);
     await nextEvent(ws, 'open');
@@ -301,7 +294,7 @@ describe('messages', () => {
   });
 
   it('has no read backpressure: a burst is dispatched completely without the application asking', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const count = 5_000;
     server.wss.on('connection', (peer) => {
       for (let i = 0; i < count; i++) peer.send(`m${i}`);
@@ -328,7 +321,7 @@ describe('bufferedAmount', () => {
   });
 
   it('stays up while the peer does not read, and falls once it reads again', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const peerPromise = server.nextConnection();
     const { ws } = open(server.url);
     await nextEvent(ws, 'open');
@@ -346,7 +339,7 @@ describe('bufferedAmount', () => {
   });
 
   it('only grows after close(): nothing more is sent', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const peerPromise = server.nextConnection();
     const { ws, closed } = open(server.url);
     await nextEvent(ws, 'open');
@@ -378,7 +371,7 @@ describe('closing', () => {
   });
 
   it('a clean close by the client reports the code and reason the server echoed', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const peer = server.nextConnection();
     const { ws, events, closed } = open(server.url);
     await nextEvent(ws, 'open');
@@ -393,7 +386,7 @@ describe('closing', () => {
   });
 
   it('close() rounds a fractional code ([Clamp]) and sends 1000 for a reason without a code', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const first = server.nextConnection();
     const a = open(server.url);
     await nextEvent(a.ws, 'open');
@@ -419,7 +412,7 @@ describe('closing', () => {
   });
 
   it('sends what was queued before close() ahead of the Close frame', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const peerPromise = server.nextConnection();
     const { ws, closed } = open(server.url);
     await nextEvent(ws, 'open');
@@ -435,7 +428,7 @@ describe('closing', () => {
   });
 
   it('a close by the server delivers the messages before it, then close with its code and reason', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       peer.send('one');
       peer.send('two');
@@ -448,7 +441,7 @@ describe('closing', () => {
   });
 
   it('drops messages that arrive after close() was called', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       peer.on('message', () => {
         for (let i = 0; i < 100; i++) peer.send('late');
@@ -465,7 +458,7 @@ describe('closing', () => {
   });
 
   it('fires error then close (1006) when the server drops the TCP connection', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       peer.send('last words');
       setTimeout(() => peer.terminate(), 50);
@@ -491,7 +484,7 @@ describe('closing', () => {
 
 describe('event handlers', () => {
   it('on* attributes: called with this = the socket, replaced in place, removed by null', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       peer.send('a');
       peer.send('b');
@@ -519,7 +512,7 @@ describe('event handlers', () => {
   });
 
   it('an exception in a handler does not stop later events', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (peer) => {
       peer.send('1');
       peer.send('2');

@@ -11,23 +11,11 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { WebSocketError, WebSocketStream } from '../src/index.js';
-import {
-  bundleLibrary,
-  cleanup,
-  closedPort,
-  delay,
-  NOT_SETTLED,
-  onCleanup,
-  rejectionOf,
-  removeBundles,
-  runNode,
-  serverClose,
-  settledWithin,
-  startServer,
-  startSilentServer,
-  waitFor,
-  withTimeout,
-} from './helpers/ws-server.js';
+import { cleanup, onCleanup } from './helpers/cleanup.js';
+import { delay, NOT_SETTLED, rejectionOf, settledWithin, waitFor, withTimeout } from './helpers/timing.js';
+import { serverClose, startWsPeer } from './helpers/ws-peer.js';
+import { closedPort, startSilentServer } from './helpers/raw-server.js';
+import { bundleLibrary, removeBundles, runNode } from './helpers/node-process.js';
 
 afterEach(cleanup);
 
@@ -88,7 +76,7 @@ describe('Interface', () => {
   });
 
   it('opened resolves to { readable, writable, protocol, extensions }', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const stream = connect(server.url);
     const info = await withTimeout(stream.opened, 5_000, 'opened');
     expect(Object.keys(info).sort()).toEqual(['extensions', 'protocol', 'readable', 'writable']);
@@ -99,7 +87,7 @@ describe('Interface', () => {
   });
 
   it('closed resolves to { closeCode, reason }', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.close(4100, 'done'));
     const stream = connect(server.url);
     const info = await withTimeout(stream.closed, 5_000, 'closed');
@@ -261,7 +249,7 @@ describe('Constructor: options', () => {
 
 describe('Constructor: signal', () => {
   it('an already aborted signal rejects opened and closed with signal.reason and opens no connection', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const reason = new Error('aborted before start');
     const stream = new WebSocketStream(server.url, { signal: AbortSignal.abort(reason) });
     expect(await rejectionOf(stream.opened)).toBe(reason);
@@ -271,7 +259,7 @@ describe('Constructor: signal', () => {
   });
 
   it('an already aborted signal with the default reason rejects with that AbortError', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const signal = AbortSignal.abort();
     const stream = new WebSocketStream(server.url, { signal });
     const error = await rejectionOf(stream.opened);
@@ -296,7 +284,7 @@ describe('Constructor: signal', () => {
   });
 
   it('aborting while a ws server delays its answer rejects both with signal.reason', async () => {
-    const server = await startServer({
+    const server = await startWsPeer({
       verifyClient: (_info, callback) => {
         setTimeout(() => callback(true), 300).unref();
       },
@@ -313,7 +301,7 @@ describe('Constructor: signal', () => {
   });
 
   it('aborting after opened does nothing', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', echo);
     const controller = new AbortController();
     const stream = connect(server.url, { signal: controller.signal });
@@ -331,7 +319,7 @@ describe('Constructor: signal', () => {
 
 describe('Reading', () => {
   it('delivers one message per chunk: text as string, binary as a plain Uint8Array owning its buffer', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const large = Buffer.alloc(300 * 1024, 7); // spans several socket reads
     server.wss.on('connection', (ws) => {
       ws.send('hello');
@@ -364,7 +352,7 @@ describe('Reading', () => {
   });
 
   it('binaryType "arraybuffer" gives ArrayBuffer chunks', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => {
       ws.send(Buffer.from([1, 2, 3]));
       ws.send(Buffer.alloc(200 * 1024, 9));
@@ -384,7 +372,7 @@ describe('Reading', () => {
   });
 
   it('invalid UTF-8 in a text message fails the connection with 1007', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -396,7 +384,7 @@ describe('Reading', () => {
   });
 
   it('a message above maxPayload fails the connection with 1009', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url, { maxPayload: 1024 });
     const ws = await serverWs;
@@ -413,7 +401,7 @@ describe('Reading', () => {
   });
 
   it('a protocol violation fails the connection with 1002, and closed names the code it sent', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -428,7 +416,7 @@ describe('Reading', () => {
 
 describe('Writing', () => {
   it('sends ArrayBuffers and views as binary, copied at write(), and never touches the caller\'s bytes', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -458,7 +446,7 @@ describe('Writing', () => {
   });
 
   it('sends anything else as text: write(42) sends "42"', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -476,7 +464,7 @@ describe('Writing', () => {
   });
 
   it('rejects a resizable ArrayBuffer (or a view on one) with a TypeError', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     for (const make of [
       () => new ArrayBuffer(8, { maxByteLength: 16 }),
       () => new Uint8Array(new ArrayBuffer(8, { maxByteLength: 16 })),
@@ -491,7 +479,7 @@ describe('Writing', () => {
   });
 
   it('resolves a write once the socket has taken it, not when the peer has read it', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -507,7 +495,7 @@ describe('Writing', () => {
   });
 
   it('rejects writes after close() with InvalidStateError', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', echo);
     const stream = connect(server.url);
     const { writable } = await withTimeout(stream.opened, 5_000, 'opened');
@@ -521,7 +509,7 @@ describe('Writing', () => {
   // As in Chrome (WPT websockets/stream write.any.js): the writable errors with the rejection of the
   // write it was waiting for; the readable and closed get the WebSocketError.
   it('rejects a write still unsent when the connection drops with InvalidStateError, and later writes with the same object', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -545,7 +533,7 @@ describe('Writing', () => {
   });
 
   it('writer.close() sends a Close frame without body and resolves only when the closing handshake is complete', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -565,7 +553,7 @@ describe('Writing', () => {
 
 describe('Closing', () => {
   it('close() validates: InvalidAccessError, SyntaxError, TypeError, all thrown synchronously', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const stream = connect(server.url);
     for (const closeCode of [1001, 2999, 5000, 1005, 999]) {
       try {
@@ -592,7 +580,7 @@ describe('Closing', () => {
   });
 
   it('close() with no arguments sends a Close frame without body (the server sees 1005)', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const seen = serverClose(await serverWs);
@@ -603,7 +591,7 @@ describe('Closing', () => {
   });
 
   it('close() with a code and reason sends them', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const seen = serverClose(await serverWs);
@@ -614,7 +602,7 @@ describe('Closing', () => {
   });
 
   it('close() with a reason and no code sends 1000', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const seen = serverClose(await serverWs);
@@ -624,7 +612,7 @@ describe('Closing', () => {
   });
 
   it('close() before opened fails the connection: both promises reject with a WebSocketError', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const stream = new WebSocketStream(server.url);
     stream.close({ closeCode: 1000, reason: 'never mind' });
     const openedError = await rejectionOf(stream.opened);
@@ -643,7 +631,7 @@ describe('Closing', () => {
   });
 
   it('close() twice does nothing the second time', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const seen = serverClose(await serverWs);
@@ -656,7 +644,7 @@ describe('Closing', () => {
   });
 
   it('close() keeps reading until the peer\'s Close arrives, even with a full queue', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -672,7 +660,7 @@ describe('Closing', () => {
     ['writable.abort()', (info: { readable: ReadableStream; writable: WritableStream }, reason: unknown) => info.writable.abort(reason)],
   ] as const) {
     it(`${what} with a WebSocketError sends its code and reason`, async () => {
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       const stream = connect(server.url);
       const seen = serverClose(await serverWs);
@@ -683,7 +671,7 @@ describe('Closing', () => {
     });
 
     it(`${what} with any other reason sends a Close frame without body`, async () => {
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       const stream = connect(server.url);
       const seen = serverClose(await serverWs);
@@ -694,7 +682,7 @@ describe('Closing', () => {
     });
 
     it(`${what} with a WebSocketError without code sends a Close frame without body`, async () => {
-      const server = await startServer();
+      const server = await startWsPeer();
       const serverWs = server.nextConnection();
       const stream = connect(server.url);
       const seen = serverClose(await serverWs);
@@ -705,7 +693,7 @@ describe('Closing', () => {
   }
 
   it('clean close by the server: readable closes, writable errors with InvalidStateError, closed has the code and reason', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -723,14 +711,14 @@ describe('Closing', () => {
   });
 
   it('clean close by the server without a body: closed has 1005 and ""', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.close());
     const stream = connect(server.url);
     expect(await withTimeout(stream.closed, 5_000, 'closed')).toEqual({ closeCode: 1005, reason: '' });
   });
 
   it('unclean close (server terminates): one WebSocketError with 1006 errors both streams and rejects closed', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url);
     const ws = await serverWs;
@@ -759,7 +747,7 @@ describe('Closing', () => {
   });
 
   it('handshake failure (non-101 status): the message says what failed', async () => {
-    const server = await startServer({ verifyClient: () => false }); // ws answers 401
+    const server = await startWsPeer({ verifyClient: () => false }); // ws answers 401
     const stream = new WebSocketStream(server.url);
     const openedError = await rejectionOf(stream.opened);
     expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
@@ -768,7 +756,7 @@ describe('Closing', () => {
   });
 
   it('handshake failure (subprotocol not offered)', async () => {
-    const server = await startServer({ handleProtocols: () => 'unoffered' });
+    const server = await startWsPeer({ handleProtocols: () => 'unoffered' });
     const stream = new WebSocketStream(server.url, { protocols: ['chat'] });
     const openedError = await rejectionOf(stream.opened);
     expectWebSocketError(openedError, null); // as Chrome: there was no connection to close
@@ -812,7 +800,7 @@ describe('Unhandled rejections', () => {
 
   it('opened and closed rejections never crash the process, even when nobody awaits them', async () => {
     const port = await closedPort();
-    const server = await startServer();
+    const server = await startWsPeer();
     server.wss.on('connection', (ws) => ws.terminate()); // opened resolves, closed rejects
     const silent = await startSilentServer();
     const script = `
@@ -836,7 +824,7 @@ describe('Unhandled rejections', () => {
 
 describe('Node options', () => {
   it('headers: extra request headers reach the server (object or pairs)', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const seen: Array<Record<string, string | string[] | undefined>> = [];
     server.wss.on('connection', (_ws, request) => seen.push(request.headers));
     const a = connect(server.url, { headers: { 'X-Custom': 'yes', Authorization: 'Bearer t' } });
@@ -857,7 +845,7 @@ describe('Node options', () => {
   });
 
   it('maxPayload: an incoming message above the limit closes with 1009', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url, { maxPayload: 100 });
     const ws = await serverWs;
@@ -868,7 +856,7 @@ describe('Node options', () => {
   });
 
   it('maxPayload applies to the whole of a fragmented message', async () => {
-    const server = await startServer();
+    const server = await startWsPeer();
     const serverWs = server.nextConnection();
     const stream = connect(server.url, { maxPayload: 100 });
     const ws = await serverWs;
@@ -911,7 +899,7 @@ describe('Node options', () => {
 
     async function startTlsServer() {
       const https = createHttpsServer({ key: tls.key, cert: tls.cert });
-      const server = await startServer({}, https as never);
+      const server = await startWsPeer({}, https as never);
       server.wss.on('connection', echo);
       return `wss://127.0.0.1:${server.port}`;
     }

@@ -1,5 +1,6 @@
 import { parseWebSocketUrl, toMessageData } from '../stream/conversions.js';
 import { toUSVString, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
+import { ignore } from '../protocol/ignore.js';
 
 /*
  * WebSocketStream for browsers without one (Firefox, Safari, Chromium before 124), built on the
@@ -283,5 +284,3 @@ export class WebSocketStream {
     this.#rejectClosed(reason);
   }
 }
-
-function ignore(): void {}

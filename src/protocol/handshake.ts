@@ -74,11 +74,14 @@ export function splitHeaderList(value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
 }
 
+/** Received HTTP headers as Node gives them: names in lower case, a repeated one maybe an array. */
+export type ReceivedHeaders = Record<string, string | string[] | undefined>;
+
 export interface HandshakeResponse {
   statusCode: number;
   statusMessage: string;
   /** Header names in lower case; repeated headers joined with ", ". */
-  headers: Record<string, string | string[] | undefined>;
+  headers: ReceivedHeaders;
 }
 
 export interface HandshakeResult {
@@ -89,7 +92,11 @@ export interface HandshakeResult {
   deflate: DeflateParams | null;
 }
 
-function headerValue(headers: HandshakeResponse['headers'], name: string): string | undefined {
+/**
+ * One received header (by its lower-case name) as a single string. Node joins repeated headers with
+ * ", " for most names; an array (set-cookie style) is joined the same way. Both roles use it.
+ */
+export function headerValue(headers: ReceivedHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

@@ -54,8 +54,7 @@ export function accept(
       ...(settings.signal === undefined ? {} : { signal: settings.signal }),
       maxPayload: settings.maxPayload,
       closeTimeout: settings.closeTimeout,
-      // Not the client's offer, which would be built and kept for nothing: the server's
-      // permessage-deflate is agreed in answerHandshake.
+      // Agreed in answerHandshake. Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open
       perMessageDeflate: false,
       ...(settings.binaryType === undefined ? {} : { binaryType: settings.binaryType }),
       ...(settings.readableStrategy === undefined ? {} : { readableStrategy: settings.readableStrategy }),

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { validateHeaders } from '../protocol/handshake.js';
+import { headerValue, validateHeaders } from '../protocol/handshake.js';
 import { negotiateAsServer } from '../protocol/permessage-deflate.js';
 import type { NegotiatedDeflate, OpenedSocket } from '../transport/client-handshake.js';
 import { REFUSAL_OWNED_HEADERS, type ResolvedAcceptOptions, type VerifyResult } from './options.js';
 import { checkUpgradeRequest, type AcceptableRequest } from './request.js';
 import { refuseSocket, statusText, switchingProtocolsResponse, type HeaderLines } from './response.js';
 import { selectProtocol } from './subprotocol.js';
+import { ignore } from '../protocol/ignore.js';
 
 interface Refusal {
   status: number;
@@ -85,9 +86,9 @@ export function answerHandshake(
     let deflate: NegotiatedDeflate | null = null;
     let extensions = '';
     if (options.deflate !== null) {
-      const offer = request.headers['sec-websocket-extensions'];
+      const offer = headerValue(request.headers, 'sec-websocket-extensions');
       try {
-        const agreed = negotiateAsServer(Array.isArray(offer) ? offer.join(', ') : offer, options.deflate.policy);
+        const agreed = negotiateAsServer(offer, options.deflate.policy);
         if (agreed !== null) {
           deflate = { params: agreed.params, tuning: options.deflate.tuning };
           extensions = agreed.answer;
@@ -110,8 +111,8 @@ export function answerHandshake(
           return;
         }
         settle();
-        // The Connection's 'error' listener replaces it before anything can be emitted (#onOpen
-        // runs in this microtask checkpoint); left on, it would cost an array per socket.
+        // The Connection's 'error' listener is on before anything can be emitted (#onOpen runs in
+        // this microtask checkpoint). Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open
         socket.off('error', ignore);
         socket.write(switchingProtocolsResponse(check.key, outcome, extensions, options.headers));
         resolve({ socket, head, protocol: outcome, extensions, deflate, reads: null });
@@ -158,5 +159,3 @@ function refusal(status: number, message: string | undefined, headers: HeaderLin
     error: new Error(`Handshake refused by verify with ${statusText(status)}${message === undefined ? '' : `: ${message}`}`),
   };
 }
-
-function ignore(): void {}

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isToken, PROTOCOL_OWNED_HEADERS, validateHeaders, type HeaderLines } from '../protocol/handshake.js';
 import type { DeflateTuning, ServerDeflatePolicy } from '../protocol/permessage-deflate.js';
 import { resolveServerDeflate, type PerMessageDeflateOptions } from '../stream/deflate-options.js';
-import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD } from '../stream/options.js';
+import { DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_PAYLOAD, optionalPositiveNumber } from '../stream/options.js';
 import { keepaliveSettings } from '../transport/keepalive.js';
 
 /** What a `verify` hook returns: accept (nothing, `true`) or refuse (`false` is 403, or a refusal). */
@@ -98,8 +98,8 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
     throw new TypeError('acceptWebSocketStream options must be an object');
   }
   const o = (options ?? {}) as AcceptOptions;
-  const keepaliveInterval = optionalPositive(o.keepaliveInterval, 'keepaliveInterval');
-  const keepaliveTimeout = optionalPositive(o.keepaliveTimeout, 'keepaliveTimeout');
+  const keepaliveInterval = optionalPositiveNumber(o.keepaliveInterval, 'keepaliveInterval');
+  const keepaliveTimeout = optionalPositiveNumber(o.keepaliveTimeout, 'keepaliveTimeout');
   const keepalive = keepaliveSettings(keepaliveInterval, keepaliveTimeout);
   if (o.verify !== undefined && typeof o.verify !== 'function') throw new TypeError('verify must be a function');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
@@ -108,9 +108,9 @@ export function resolveAcceptOptions(options: unknown): ResolvedAcceptOptions {
     headers: validateHeaders(o.headers, PROTOCOL_OWNED_HEADERS, 'headers'),
     verify: o.verify,
     signal: o.signal,
-    handshakeTimeout: optionalPositive(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
-    closeTimeout: optionalPositive(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
-    maxPayload: optionalPositive(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
+    handshakeTimeout: optionalPositiveNumber(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    closeTimeout: optionalPositiveNumber(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
+    maxPayload: optionalPositiveNumber(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
     keepalive,
     // Checked by the WebSocketStream constructor, which owns their meaning.
     binaryType: o.binaryType,
@@ -137,11 +137,3 @@ function resolveProtocols(value: unknown): readonly string[] | ProtocolSelector 
 
 /** Headers of a refusal: anything but the framing headers the response writer sets itself. */
 export const REFUSAL_OWNED_HEADERS = new Set(['connection', 'content-length', 'content-type', 'transfer-encoding']);
-
-function optionalPositive(value: unknown, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new TypeError(`${name} must be a positive finite number`);
-  }
-  return value;
-}

@@ -1,4 +1,4 @@
-import { isToken, splitHeaderList } from '../protocol/handshake.js';
+import { headerValue, isToken, splitHeaderList, type ReceivedHeaders } from '../protocol/handshake.js';
 
 /**
  * The server's reading of an opening handshake (RFC 6455 4.2.1), with no I/O: the parts of an
@@ -12,7 +12,7 @@ export interface UpgradeRequest {
   httpVersionMajor?: number;
   httpVersionMinor?: number;
   /** Header names in lower case, as Node gives them. */
-  headers: Record<string, string | string[] | undefined>;
+  headers: ReceivedHeaders;
 }
 
 export interface AcceptableRequest {
@@ -52,19 +52,19 @@ export function checkUpgradeRequest(request: UpgradeRequest): AcceptableRequest 
   if (major < 1 || (major === 1 && minor < 1)) {
     return badRequest(`The opening handshake needs HTTP/1.1 or later, not HTTP/${major}.${minor}`);
   }
-  const upgrade = header(headers, 'upgrade');
+  const upgrade = headerValue(headers, 'upgrade');
   if (upgrade === undefined || !splitHeaderList(upgrade.toLowerCase()).includes('websocket')) {
     return badRequest(`The Upgrade header must name "websocket"; got ${describe(upgrade)}`);
   }
-  const connection = header(headers, 'connection');
+  const connection = headerValue(headers, 'connection');
   if (connection === undefined || !splitHeaderList(connection.toLowerCase()).includes('upgrade')) {
     return badRequest(`The Connection header must include "Upgrade"; got ${describe(connection)}`);
   }
-  const host = header(headers, 'host');
+  const host = headerValue(headers, 'host');
   if (host === undefined || host.trim() === '') {
     return badRequest('The Host header is missing');
   }
-  const version = header(headers, 'sec-websocket-version');
+  const version = headerValue(headers, 'sec-websocket-version');
   if (version?.trim() !== WEBSOCKET_VERSION) {
     // RFC 6455 4.4: a version we do not speak gets 426 and the list of those we do.
     return {
@@ -74,11 +74,11 @@ export function checkUpgradeRequest(request: UpgradeRequest): AcceptableRequest 
       headers: { 'Sec-WebSocket-Version': WEBSOCKET_VERSION },
     };
   }
-  const key = header(headers, 'sec-websocket-key')?.trim();
+  const key = headerValue(headers, 'sec-websocket-key')?.trim();
   if (key === undefined || !KEY_PATTERN.test(key)) {
     return badRequest(`The Sec-WebSocket-Key header must be 16 bytes in base64; got ${describe(key)}`);
   }
-  const offered = header(headers, 'sec-websocket-protocol');
+  const offered = headerValue(headers, 'sec-websocket-protocol');
   const protocols = offered === undefined ? [] : splitHeaderList(offered);
   const invalid = protocols.find((protocol) => !isToken(protocol));
   if (invalid !== undefined) {
@@ -89,12 +89,6 @@ export function checkUpgradeRequest(request: UpgradeRequest): AcceptableRequest 
 
 function badRequest(message: string): RefusedRequest {
   return { ok: false, status: 400, message, headers: {} };
-}
-
-/** Node joins repeated headers with ", " for most names; an array (set-cookie style) is joined too. */
-function header(headers: UpgradeRequest['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function describe(value: string | undefined): string {

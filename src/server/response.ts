@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { computeAccept, type HeaderLines } from '../protocol/handshake.js';
+import { ignore } from '../protocol/ignore.js';
 
 /**
  * The two answers a server writes on a raw upgraded socket: 101 with the accept key, or an error
@@ -51,8 +52,6 @@ export function refuseSocket(socket: Duplex, status: number, message: string, ex
   timer.unref?.();
   socket.once('close', () => clearTimeout(timer));
 }
-
-function ignore(): void {}
 
 export function statusText(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? 'Error'}`;

@@ -9,6 +9,7 @@ import { accept } from './accept.js';
 import { resolveAcceptOptions, type AcceptOptions } from './options.js';
 import { enforceRequestDeadline } from './request-deadline.js';
 import { refuseSocket } from './response.js';
+import { ignore } from '../protocol/ignore.js';
 
 /** Options of `serve()`: where to listen, plus every option of `acceptWebSocketStream`. */
 export interface ServeOptions extends AcceptOptions {
@@ -123,7 +124,7 @@ export async function serve(options: ServeOptions, handler: ConnectionHandler): 
         server.closeIdleConnections();
         await listenerClosed;
         // Every stream has settled by now; this lets their bookkeeping run before we resolve.
-        await Promise.all([...open].map((wss) => wss.closed.then(noop, noop)));
+        await Promise.all([...open].map((wss) => wss.closed.then(ignore, ignore)));
       })();
       return closing;
     },
@@ -144,9 +145,6 @@ function goAway(connection: Connection): void {
   connection.discardMessages();
 }
 
-function noop(): void {}
-
 function defaultOnError(error: unknown, request: IncomingMessage): void {
   console.error(`websocketstream serve(): the handler for ${request.url ?? '/'} failed:`, error);
 }
-

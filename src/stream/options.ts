@@ -95,17 +95,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     signal: resolveSignal(o.signal),
     headers: resolveHeaders(o.headers),
     tls: resolveTls(o),
-    handshakeTimeout: positiveNumber(o.handshakeTimeout, 'handshakeTimeout', DEFAULT_HANDSHAKE_TIMEOUT),
-    closeTimeout: positiveNumber(o.closeTimeout, 'closeTimeout', DEFAULT_CLOSE_TIMEOUT),
-    maxPayload: positiveNumber(o.maxPayload, 'maxPayload', DEFAULT_MAX_PAYLOAD),
+    handshakeTimeout: optionalPositiveNumber(o.handshakeTimeout, 'handshakeTimeout') ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    closeTimeout: optionalPositiveNumber(o.closeTimeout, 'closeTimeout') ?? DEFAULT_CLOSE_TIMEOUT,
+    maxPayload: optionalPositiveNumber(o.maxPayload, 'maxPayload') ?? DEFAULT_MAX_PAYLOAD,
     binaryType: resolveBinaryType(o.binaryType),
     readableStrategy: resolveStrategy(o.readableStrategy, 'readableStrategy'),
     writableStrategy: resolveStrategy(o.writableStrategy, 'writableStrategy'),
     deflate: resolveClientDeflate(o.perMessageDeflate),
     route: resolveRoute(o),
     keepalive: keepaliveSettings(
-      o.keepaliveInterval === undefined ? undefined : positiveNumber(o.keepaliveInterval, 'keepaliveInterval', 0),
-      o.keepaliveTimeout === undefined ? undefined : positiveNumber(o.keepaliveTimeout, 'keepaliveTimeout', 0),
+      optionalPositiveNumber(o.keepaliveInterval, 'keepaliveInterval'),
+      optionalPositiveNumber(o.keepaliveTimeout, 'keepaliveTimeout'),
     ),
   };
 }
@@ -134,10 +134,7 @@ function resolveRoute(o: WebSocketStreamOptions): Readonly<ClientRoute> {
   return { proxy, socketPath: o.socketPath, createConnection: o.createConnection, redirect: o.redirect ?? DEFAULT_ROUTE.redirect, maxRedirects };
 }
 
-/**
- * What most streams resolve to, shared: the resolved options live as long as the stream, and are
- * only read.
- */
+/** What most streams resolve to, shared. Memory: see docs/memory.md#shared-empty-options */
 const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const NO_TLS: ResolvedOptions['tls'] = Object.freeze({});
@@ -193,8 +190,9 @@ function resolveTls(o: WebSocketStreamOptions): ResolvedOptions['tls'] {
   return Object.keys(tls).length === 0 ? NO_TLS : tls;
 }
 
-function positiveNumber(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
+/** A timeout or size option: undefined when not given, else a positive finite number (or a TypeError). */
+export function optionalPositiveNumber(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new TypeError(`${name} must be a positive finite number`);
   }

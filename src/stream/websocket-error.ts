@@ -91,16 +91,29 @@ export function validateCloseInfo(init: unknown): { code: number | undefined; re
   let code: number | undefined;
   if (closeCode !== undefined) {
     code = enforceUnsignedShort(closeCode, 'closeCode');
-    if (!isApplicationCloseCode(code)) {
-      throw new DOMException(`The close code must be 1000 or in 3000-4999; got ${code}`, 'InvalidAccessError');
-    }
+    checkCloseCode(code);
   }
   const reasonText = reason === undefined ? '' : toUSVString(reason);
-  if (utf8ByteLength(reasonText) > MAX_CLOSE_REASON_BYTES) {
-    throw new DOMException(`The close reason must be at most ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
-  }
+  checkCloseReason(reasonText);
   if (code === undefined && reasonText.length > 0) code = 1000;
   return { code, reason: reasonText };
+}
+
+/**
+ * The close code an application may send (both close() methods, after their own WebIDL
+ * conversion): 1000 or 3000-4999, else an InvalidAccessError.
+ */
+export function checkCloseCode(code: number): void {
+  if (!isApplicationCloseCode(code)) {
+    throw new DOMException(`The close code must be 1000 or in 3000-4999; got ${code}`, 'InvalidAccessError');
+  }
+}
+
+/** The close reason an application may send: at most 123 UTF-8 bytes, else a SyntaxError. */
+export function checkCloseReason(reason: string): void {
+  if (utf8ByteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+    throw new DOMException(`The close reason must be at most ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
+  }
 }
 
 /** WebIDL [EnforceRange] unsigned short. */

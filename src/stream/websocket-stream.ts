@@ -8,6 +8,7 @@ import { Keepalive } from '../transport/keepalive.js';
 import { resolveOptions, type ResolvedOptions, type WebSocketStreamOptions } from './options.js';
 import { parseWebSocketUrl, toMessageData } from './conversions.js';
 import { requireArguments, validateCloseInfo, WebSocketError, type WebSocketCloseInfo } from './websocket-error.js';
+import { ignore } from '../protocol/ignore.js';
 
 export { parseWebSocketUrl };
 
@@ -443,8 +444,6 @@ export class WebSocketStream {
  */
 const READ_AHEAD_MESSAGES = 64;
 const READ_AHEAD_BYTES = 16 * 1024;
-
-function ignore(): void {}
 
 function unsentWriteError(): DOMException {
   return new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError');

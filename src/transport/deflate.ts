@@ -5,10 +5,7 @@ import { ProtocolError } from '../protocol/protocol-error.js';
  * The zlib side of permessage-deflate (RFC 7692 7.2): one raw-deflate context per direction, used
  * one message at a time. zlib runs on libuv's thread pool, so both directions are asynchronous;
  * the Connection decides when they may run (inflate only while the readable has demand).
- *
- * With context takeover a context lives as long as the connection (that is the dictionary the
- * peer relies on); without it the context is closed after each message, so an idle connection
- * holds no zlib memory at all in that direction.
+ * Memory (how long a context lives): see docs/memory.md#compression-contexts
  */
 
 /** Every message ends with an empty stored block whose last 4 bytes the sender removes (7.2.1). */

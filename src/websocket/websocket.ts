@@ -1,7 +1,6 @@
-import { isApplicationCloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
-import { utf8ByteLength } from '../protocol/utf8-length.js';
+import { toMessageData } from '../stream/conversions.js';
 import type { WebSocketStreamOptions } from '../stream/options.js';
-import { WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
+import { checkCloseCode, checkCloseReason, WebSocketError, type WebSocketCloseInfo } from '../stream/websocket-error.js';
 import { deliverMessagesTo, WebSocketStream } from '../stream/websocket-stream.js';
 import { CloseEvent } from './close-event.js';
 import { createMessageEvent } from './message-event.js';
@@ -177,13 +176,9 @@ export class WebSocket extends EventTarget {
    */
   close(code?: number, reason?: string): void {
     const closeCode = code === undefined ? undefined : toClampedUnsignedShort(code);
-    if (closeCode !== undefined && !isApplicationCloseCode(closeCode)) {
-      throw new DOMException(`The close code must be 1000 or in 3000-4999; got ${closeCode}`, 'InvalidAccessError');
-    }
+    if (closeCode !== undefined) checkCloseCode(closeCode);
     const closeReason = reason === undefined ? undefined : toUSVString(reason);
-    if (closeReason !== undefined && utf8ByteLength(closeReason) > MAX_CLOSE_REASON_BYTES) {
-      throw new DOMException(`The close reason must be at most ${MAX_CLOSE_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
-    }
+    if (closeReason !== undefined) checkCloseReason(closeReason);
     if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
     if (this.#readyState === CONNECTING) {
       this.#failedByClose = true;
@@ -335,26 +330,14 @@ function nodeOptions(options: unknown): WebSocketOptions {
 }
 
 /**
- * send()'s argument as WebIDL converts `(BufferSource or Blob or USVString)`: buffers and views
- * (copied now, since the caller may reuse them before the write happens), Blobs, and anything
- * else as a string. Shared and resizable buffers are not BufferSources: TypeError.
+ * send()'s argument as WebIDL converts `(BufferSource or Blob or USVString)`: a Blob as it is, the
+ * rest by WebSocketStream's rules (shared and resizable buffers are TypeErrors), with buffers and
+ * views copied now, since the caller may reuse them before the write happens.
  */
 function toMessage(data: unknown): string | Uint8Array | Blob {
-  if (data instanceof ArrayBuffer) {
-    if ((data as ArrayBuffer & { resizable?: boolean }).resizable) throw new TypeError('Resizable ArrayBuffers cannot be sent');
-    return new Uint8Array(data.slice(0));
-  }
-  if (ArrayBuffer.isView(data)) {
-    const buffer = data.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean };
-    if (!(buffer instanceof ArrayBuffer)) throw new TypeError('Views on a SharedArrayBuffer cannot be sent');
-    if (buffer.resizable) throw new TypeError('Views on a resizable ArrayBuffer cannot be sent');
-    return new Uint8Array(buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  }
-  if (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer) {
-    throw new TypeError('SharedArrayBuffers cannot be sent');
-  }
   if (data instanceof Blob) return data;
-  return toUSVString(data);
+  const message = toMessageData(data);
+  return typeof message === 'string' ? message : message.slice();
 }
 
 /** The stream's Uint8Array chunks own their buffer exactly; copy only if one does not. */

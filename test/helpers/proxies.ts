@@ -9,7 +9,9 @@ import { createServer as createNetServer, connect as netConnect, type AddressInf
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
-import { closedPort, delay, onCleanup, withTimeout } from './ws-server.js';
+import { onCleanup } from './cleanup.js';
+import { closedPort } from './raw-server.js';
+import { delay, withTimeout } from './timing.js';
 
 export const TLS_KEY = readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url));
 export const TLS_CERT = readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url));

@@ -1,8 +1,12 @@
 // A deliberately dumb, hostile WebSocket "server" on a raw node:net socket. It parses just enough
 // of the client's HTTP request to answer it, then lets each test write arbitrary bytes and read
 // the client's frames back byte for byte. Only 127.0.0.1, every wait is bounded by a timeout.
+// Also the two simplest raw peers: a server that never answers, and a port where nothing listens.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { onCleanup } from './cleanup.js';
+import { withTimeout } from './timing.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Largest request head we accept before giving up on a client (bounds the parse loop). */
@@ -30,22 +34,20 @@ export interface ClientFrame {
   payload: Buffer;
 }
 
-export class RawConnection {
-  readonly request: RawRequest;
-  /** The client's Sec-WebSocket-Key. */
-  readonly key: string;
-  /** Bytes received after the request head and not consumed by readFrame() yet. */
-  private inbox: Buffer;
+/**
+ * One end of a raw TCP connection: the bytes received and not consumed yet, frames read from them,
+ * and waits that are all bounded. `peer` names the other end in timeout messages.
+ */
+export class RawEndpoint {
+  /** Bytes received and not consumed by a read yet. */
+  protected inbox: Buffer;
   private waiters: Array<() => void> = [];
-  /** The client half-closed or the socket closed: no more bytes will come. */
+  /** The peer half-closed or the socket closed: no more bytes will come. */
   ended = false;
   readonly closed: Promise<void>;
 
-  constructor(readonly socket: Socket, request: RawRequest, rest: Buffer) {
-    this.request = request;
-    this.key = request.headers['sec-websocket-key'] ?? '';
-    this.inbox = rest;
-    socket.setNoDelay(true);
+  constructor(readonly socket: Socket, received: Buffer, private readonly peer: 'client' | 'server', private readonly wait: number) {
+    this.inbox = received;
     socket.on('data', (chunk: Buffer) => {
       this.inbox = Buffer.concat([this.inbox, chunk]);
       this.wake();
@@ -54,7 +56,7 @@ export class RawConnection {
       this.ended = true;
       this.wake();
     });
-    // A client that resets is fine for a hostile server; the tests look at what arrived.
+    // A peer that resets is fine for these tests; they look at what arrived.
     socket.on('error', () => {});
     this.closed = new Promise((resolve) => socket.once('close', () => {
       this.ended = true;
@@ -67,6 +69,60 @@ export class RawConnection {
     const waiters = this.waiters;
     this.waiters = [];
     for (const waiter of waiters) waiter();
+  }
+
+  /** Resolves when `predicate` holds, or rejects after `timeout` ms. */
+  protected waitFor(predicate: () => boolean, timeout: number, what: string): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`raw ${this.peer === 'client' ? 'server' : 'client'}: timed out after ${timeout} ms waiting for ${what}`));
+      }, timeout);
+      const check = (): void => {
+        if (predicate()) {
+          clearTimeout(timer);
+          resolve();
+        } else {
+          this.waiters.push(check);
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  /** Reads the next complete frame from the peer; rejects on timeout or if the peer ends first. */
+  async readFrame(timeout = this.wait): Promise<ClientFrame> {
+    let frame: { frame: ClientFrame; size: number } | null = null;
+    await this.waitFor(() => {
+      frame = parseClientFrame(this.inbox);
+      return frame !== null || this.ended;
+    }, timeout, `a frame from the ${this.peer}`);
+    const parsed = frame as { frame: ClientFrame; size: number } | null;
+    if (parsed === null) {
+      throw new Error(`the ${this.peer} ended with ${this.inbox.length} unparsed bytes and no complete frame`);
+    }
+    this.inbox = this.inbox.subarray(parsed.size);
+    return parsed.frame;
+  }
+
+  /** Waits until the peer closes its side of TCP (FIN or close). */
+  waitForEnd(timeout = this.wait): Promise<void> {
+    return this.waitFor(() => this.ended, timeout, `the ${this.peer} to end the TCP connection`);
+  }
+}
+
+/** The server's side of one connection, once the client's request head has been parsed. */
+export class RawConnection extends RawEndpoint {
+  readonly request: RawRequest;
+  /** The client's Sec-WebSocket-Key. */
+  readonly key: string;
+
+  constructor(socket: Socket, request: RawRequest, rest: Buffer) {
+    super(socket, rest, 'client', DEFAULT_WAIT);
+    this.request = request;
+    this.key = request.headers['sec-websocket-key'] ?? '';
+    socket.setNoDelay(true);
   }
 
   /** Bytes received and not yet consumed. */
@@ -94,46 +150,6 @@ export class RawConnection {
   /** Writes a whole response head: a status line and header lines, then an optional body. */
   respond(statusLine: string, headers: string[], body = ''): Promise<void> {
     return this.write(Buffer.from(`${[statusLine, ...headers].join('\r\n')}\r\n\r\n${body}`, 'latin1'));
-  }
-
-  /** Resolves when `predicate` holds, or rejects after `timeout` ms. */
-  private waitFor(predicate: () => boolean, timeout: number, what: string): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`raw server: timed out after ${timeout} ms waiting for ${what}`));
-      }, timeout);
-      const check = (): void => {
-        if (predicate()) {
-          clearTimeout(timer);
-          resolve();
-        } else {
-          this.waiters.push(check);
-        }
-      };
-      this.waiters.push(check);
-    });
-  }
-
-  /** Reads the next complete frame from the client; rejects on timeout or if the client ends first. */
-  async readFrame(timeout = DEFAULT_WAIT): Promise<ClientFrame> {
-    let frame: { frame: ClientFrame; size: number } | null = null;
-    await this.waitFor(() => {
-      frame = parseClientFrame(this.inbox);
-      return frame !== null || this.ended;
-    }, timeout, 'a client frame');
-    const parsed = frame as { frame: ClientFrame; size: number } | null;
-    if (parsed === null) {
-      throw new Error(`raw server: client ended with ${this.inbox.length} unparsed bytes and no complete frame`);
-    }
-    this.inbox = this.inbox.subarray(parsed.size);
-    return parsed.frame;
-  }
-
-  /** Waits until the client closes its side of TCP (FIN or close). */
-  waitForEnd(timeout = DEFAULT_WAIT): Promise<void> {
-    return this.waitFor(() => this.ended, timeout, 'the client to end the TCP connection');
   }
 }
 
@@ -318,6 +334,29 @@ function parseRequest(text: string): RawRequest {
   return { method, path, headers };
 }
 
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** A TCP server that accepts connections and never answers (a handshake that hangs). */
+export async function startSilentServer(): Promise<{ url: string; connections: Socket[]; server: Server }> {
+  const connections: Socket[] = [];
+  const server = createServer((socket) => {
+    connections.push(socket);
+    socket.on('error', () => {});
+    socket.resume(); // read and ignore the request
+  });
+  onCleanup(async () => {
+    for (const socket of connections) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  server.listen(0, '127.0.0.1');
+  await withTimeout(once(server, 'listening'), 5_000, 'listen');
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, connections, server };
+}
+
+/** A port on 127.0.0.1 where nothing listens (it was listening a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { launch } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, type WebSocketClosedInfo, type WebSocketStream } from '../../src/index.js';
-import { startServer, within, type TestServer } from '../server-harness.js';
+import { withTimeout } from '../helpers/timing.js';
+import { startUpgradeServer, type UpgradeServer } from '../helpers/upgrade-server.js';
 import { launchChromium } from './chromium-harness.js';
 
 const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
@@ -64,7 +65,7 @@ async function firefox(pageUrl: string): Promise<Driver> {
     throw error;
   });
   const close = async (): Promise<void> => {
-    await within(browser.close(), 10_000, 'Firefox to close').catch(() => browser.process()?.kill('SIGKILL'));
+    await withTimeout(browser.close(), 10_000, 'Firefox to close').catch(() => browser.process()?.kill('SIGKILL'));
     await rm(profile, { recursive: true, force: true });
   };
   try {
@@ -85,7 +86,7 @@ async function firefox(pageUrl: string): Promise<Driver> {
  * Serves the page, the built browser entry and the scenarios, and accepts every upgrade: the last
  * path segment says what the server does; how each connection ended is kept by path.
  */
-async function startPageServer(): Promise<TestServer & { closedByPath: Map<string, Promise<WebSocketClosedInfo | { error: string }>>; held: Map<string, WebSocketStream> }> {
+async function startPageServer(): Promise<UpgradeServer & { closedByPath: Map<string, Promise<WebSocketClosedInfo | { error: string }>>; held: Map<string, WebSocketStream> }> {
   const files: Record<string, [string, string]> = {
     '/': ['text/html', '<!doctype html><title>websocketstream</title><script type="module" src="/scenarios.js"></script>'],
     '/websocketstream.js': ['text/javascript', readFileSync(new URL('dist/browser.js', root), 'utf8')],
@@ -93,7 +94,7 @@ async function startPageServer(): Promise<TestServer & { closedByPath: Map<strin
   };
   const closedByPath = new Map<string, Promise<WebSocketClosedInfo | { error: string }>>();
   const held = new Map<string, WebSocketStream>();
-  const server = await startServer((request: IncomingMessage, socket, head) => {
+  const server = await startUpgradeServer((request: IncomingMessage, socket, head) => {
     const path = request.url ?? '/';
     const action = path.slice(path.lastIndexOf('/') + 1);
     const wss = acceptWebSocketStream(request, socket, head, { protocols: ['chat.v1'], verify: () => action !== 'refuse' });
@@ -255,7 +256,7 @@ describe.each(browsers)('%s', (name, native, launcher) => {
       }
     })();
     expect(await driver.run('write-backpressure-finish')).toEqual({ result: { closed: { value: { closeCode: 1005, reason: '' } } } });
-    await within(reading, 10_000, 'the server to read everything');
+    await withTimeout(reading, 10_000, 'the server to read everything');
     expect(received).toBe(result.written);
     expect(last).toBe('end');
   });

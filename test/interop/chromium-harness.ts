@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { acceptWebSocketStream, type AcceptOptions, type WebSocketStream } from '../../src/index.js';
-import { startServer, type TestServer } from '../server-harness.js';
+import { startUpgradeServer, type UpgradeServer } from '../helpers/upgrade-server.js';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -52,7 +52,7 @@ export async function launchChromium(): Promise<Browser> {
   };
 }
 
-export interface PageServer extends TestServer {
+export interface PageServer extends UpgradeServer {
   /** Streams accepted so far, in order. */
   accepted: WebSocketStream[];
   /** The page URL to navigate to (same origin as the WebSocket endpoint). */
@@ -68,7 +68,7 @@ export async function startPageServer(
   options: (request: IncomingMessage) => AcceptOptions = () => ({}),
 ): Promise<PageServer> {
   const accepted: WebSocketStream[] = [];
-  const server = await startServer((request, socket, head) => {
+  const server = await startUpgradeServer((request, socket, head) => {
     const wss = acceptWebSocketStream(request, socket, head, options(request));
     accepted.push(wss);
     void Promise.resolve(onStream(wss, request)).catch(() => {});

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AcceptOptions, WebSocketStream } from '../../src/index.js';
-import { delay, within } from '../server-harness.js';
+import { delay, withTimeout } from '../helpers/timing.js';
 import { launchChromium, startPageServer, type Browser, type PageServer } from './chromium-harness.js';
 
 /** The page's own WebSocketStream (Chromium's), for the type checker: same interface as ours. */
@@ -229,7 +229,7 @@ describe('backpressure with Chromium\'s WebSocketStream', () => {
       await wss.opened;
     }, wsUrl);
     // Wait until our writes have made no progress for 1 s (bounded).
-    await within((async () => {
+    await withTimeout((async () => {
       while (Date.now() - lastProgress < 1000) await delay(100);
     })(), 20_000, 'the server writes to stall');
     const stalledAt = completed;
@@ -281,7 +281,7 @@ describe('backpressure with Chromium\'s WebSocketStream', () => {
       return { completed: state.completed, sinceProgress: Date.now() - state.lastProgress };
     });
     let seen = await progress();
-    await within((async () => {
+    await withTimeout((async () => {
       while (seen.sinceProgress < 1000) {
         await delay(100);
         seen = await progress();
@@ -295,7 +295,7 @@ describe('backpressure with Chromium\'s WebSocketStream', () => {
     let inOrder = true;
     const reader = serverReadable!.getReader();
     for (;;) {
-      const { value, done } = await within(reader.read(), 10_000, `message ${count}`);
+      const { value, done } = await withTimeout(reader.read(), 10_000, `message ${count}`);
       if (done) break;
       const chunk = value as Uint8Array;
       if (new DataView(chunk.buffer, chunk.byteOffset).getUint32(0) !== count) inOrder = false;

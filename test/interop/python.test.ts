@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, WebSocketStream } from '../../src/index.js';
-import { startServer, within, type TestServer } from '../server-harness.js';
+import { withTimeout } from '../helpers/timing.js';
+import { startUpgradeServer, type UpgradeServer } from '../helpers/upgrade-server.js';
 
 const PYTHON = process.env.DEBIAN_PYTHON ?? '/usr/bin/python3';
 const PEER = fileURLToPath(new URL('./python-peer.py', import.meta.url));
@@ -45,7 +46,7 @@ function python(args: string[], timeoutMs: number): { child: ChildProcess; outpu
 
 /** The first line the child prints, parsed. */
 function firstLine(child: ChildProcess): Promise<{ port: number }> {
-  return within(new Promise((resolve, reject) => {
+  return withTimeout(new Promise((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       text += chunk;
@@ -79,7 +80,7 @@ describe('our client, python3-websockets server', () => {
       const { port } = await firstLine(child);
       const stream = new WebSocketStream(`ws://127.0.0.1:${port}`);
       cleanups.push(() => stream.close());
-      const { readable, writable, extensions } = await within(stream.opened, 10_000, 'opened');
+      const { readable, writable, extensions } = await withTimeout(stream.opened, 10_000, 'opened');
       // python-websockets' server limits its own window to 12 bits, and ours (we offered
       // client_max_window_bits without a value) to 12 as well.
       expect(extensions).toBe('permessage-deflate; server_max_window_bits=12; client_max_window_bits=12');
@@ -87,28 +88,28 @@ describe('our client, python3-websockets server', () => {
       const writer = writable.getWriter();
       const payload = make();
       for (let round = 0; round < 2; round++) {
-        await within(writer.write(payload), 30_000, 'the write');
-        const { value } = await within(reader.read(), 30_000, 'the echo');
+        await withTimeout(writer.write(payload), 30_000, 'the write');
+        const { value } = await withTimeout(reader.read(), 30_000, 'the echo');
         if (typeof payload === 'string') expect(value).toBe(payload);
         else expect(Buffer.from(value as Uint8Array).equals(Buffer.from(payload))).toBe(true);
       }
       stream.close({ closeCode: 1000, reason: 'bye' });
-      expect(await within(stream.closed, 10_000, 'closed')).toEqual({ closeCode: 1000, reason: 'bye' });
+      expect(await withTimeout(stream.closed, 10_000, 'closed')).toEqual({ closeCode: 1000, reason: 'bye' });
     });
   }
 });
 
 describe('our server with perMessageDeflate, python3-websockets client', () => {
   it('echoes text and binary, compressible and random, small and 16 MiB', async () => {
-    let server: TestServer | null = null;
-    server = await startServer((request, socket, head) => {
+    let server: UpgradeServer | null = null;
+    server = await startUpgradeServer((request, socket, head) => {
       const wss = acceptWebSocketStream(request, socket, head, { perMessageDeflate: true, maxPayload: 64 * MiB });
       cleanups.push(() => wss.close());
       void wss.opened.then(({ readable, writable }) => readable.pipeTo(writable)).catch(() => {});
     });
     cleanups.push(() => server!.close());
     const { output } = python(['client', server.url], 120_000);
-    const report = JSON.parse(await within(output, 110_000, 'the python client')) as {
+    const report = JSON.parse(await withTimeout(output, 110_000, 'the python client')) as {
       offered: string;
       extensions: string;
       results: Array<{ case: string; ok: boolean; type: string }>;

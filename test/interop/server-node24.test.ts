@@ -7,12 +7,12 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptWebSocketStream, type WebSocketStream } from '../../src/index.js';
 import { node24Binary } from '../node24.js';
-import { startServer, type TestServer } from '../server-harness.js';
+import { startUpgradeServer, type UpgradeServer } from '../helpers/upgrade-server.js';
 
 const run = promisify(execFile);
 const CLIENT = resolve('test/interop/server-node24-client.mjs');
 
-let server: TestServer | undefined;
+let server: UpgradeServer | undefined;
 const accepted = new Map<string, WebSocketStream>();
 
 afterEach(async () => {
@@ -24,7 +24,7 @@ afterEach(async () => {
 
 /** One server for every scenario; the request path says what the server side does. */
 async function startScenarioServer(): Promise<string> {
-  server = await startServer((request, socket, head) => {
+  server = await startUpgradeServer((request, socket, head) => {
     const path = request.url ?? '/';
     const wss = acceptWebSocketStream(request, socket, head, {
       protocols: ['chat', 'graphql-ws'],

@@ -12,8 +12,8 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as WsPeer } from 'ws';
-import { frame, startRawServer, type RawConnection, type RawServer } from '../helpers/raw-server.js';
-import { bundleLibrary, closedPort, removeBundles } from '../helpers/ws-server.js';
+import { frame, startRawServer, type RawConnection, type RawServer, closedPort } from '../helpers/raw-server.js';
+import { bundleLibrary, removeBundles } from '../helpers/node-process.js';
 import { node24Binary } from '../node24.js';
 
 const run = promisify(execFile);

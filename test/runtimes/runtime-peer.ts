@@ -5,7 +5,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { onCleanup, withTimeout } from '../helpers/ws-server.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { withTimeout } from '../helpers/timing.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));

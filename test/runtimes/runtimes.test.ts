@@ -15,8 +15,11 @@ import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, type WebSocket } from 'ws';
 import { acceptWebSocketStream, WebSocketError, WebSocketStream, type WebSocketClosedInfo } from '../../src/index.js';
-import { cleanup, closedPort, delay, onCleanup, startServer as startWsServer, waitForStall, withTimeout } from '../helpers/ws-server.js';
-import { startServer as startHttpServer } from '../server-harness.js';
+import { cleanup, onCleanup } from '../helpers/cleanup.js';
+import { delay, withTimeout } from '../helpers/timing.js';
+import { startWsPeer, waitForStall } from '../helpers/ws-peer.js';
+import { startUpgradeServer } from '../helpers/upgrade-server.js';
+import { closedPort } from '../helpers/raw-server.js';
 import { available, RUNTIMES, startPeer, type Line, type Peer, type Runtime } from './runtime-peer.js';
 
 afterEach(cleanup);
@@ -92,7 +95,7 @@ interface NodeServer {
 /** Our Node server: acceptWebSocketStream on node:http. */
 async function startOurServer(): Promise<NodeServer> {
   const closed: NodeServer['closed'] = new Map();
-  const server = await startHttpServer((request: IncomingMessage, socket, head) => {
+  const server = await startUpgradeServer((request: IncomingMessage, socket, head) => {
     const path = request.url ?? '/';
     const wss = acceptWebSocketStream(request, socket, head, {
       protocols: ['chat.v1'],
@@ -112,7 +115,7 @@ async function startOurServer(): Promise<NodeServer> {
 /** A `ws` server with the same paths; with permessage-deflate on request. */
 async function startReferenceServer(perMessageDeflate = false): Promise<NodeServer> {
   const closed: NodeServer['closed'] = new Map();
-  const server = await startWsServer({
+  const server = await startWsPeer({
     perMessageDeflate,
     handleProtocols: (offered) => (offered.has('chat.v1') ? 'chat.v1' : false),
     verifyClient: ({ req }: { req: IncomingMessage }) => !(req.url ?? '').startsWith('/refuse'),

@@ -8,7 +8,7 @@
 // the library stops reading the socket, TCP pushes back on the server, and RSS stays flat
 // while the server has hundreds of MiB left to send.
 //
-//   node bench/demo.mjs [--total-mib 256] [--rate-mib 20]
+//   node examples/demo.mjs [--total-mib 256] [--rate-mib 20]
 
 import { createWriteStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { toWritableStream, WebSocketStream } from '../dist/index.js';
-import { startFloodServer } from './flood-server.mjs';
-import { MiB, chunkBytes, createRssMeter, createThrottle, round1, toMiB } from './common.mjs';
+import { toWritableStream, WebSocketStream } from 'websocketstream';
+import { startFloodServer } from '../bench/lib/flood-server.mjs';
+import { MiB, chunkBytes, createRssMeter, createThrottle, round1, toMiB } from '../bench/lib/common.mjs';
 
 const { totalBytes, rateBytes } = readOptions();
 process.exit(await main());

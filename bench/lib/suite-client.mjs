@@ -1,7 +1,7 @@
 // One peer of bench/suite.mjs, run in a process of its own: it runs the workloads it is given
-// against bench/suite-server.mjs, in order, and reports each result over IPC.
+// against bench/lib/suite-server.mjs, in order, and reports each result over IPC.
 //
-//   fork('bench/suite-client.mjs', [PEER, WS_BASE, RAW_PORT, WORKLOADS_JSON])
+//   fork('bench/lib/suite-client.mjs', [PEER, WS_BASE, RAW_PORT, WORKLOADS_JSON])
 //
 // Every workload ends by itself: a server-side count ends it, and the parent kills a child that
 // outlives its deadline. A workload the peer does not support is reported as skipped.
@@ -391,7 +391,7 @@ const rawPeer = {
 
 // ---------------------------------------------------------------------------
 
-const loadOurs = () => import('../dist/index.js');
+const loadOurs = () => import('../../dist/index.js');
 const loadUndici = () => import('undici');
 
 async function oursAdapterPeer() {

@@ -1,4 +1,4 @@
-// A local WebSocket "flood" server shared by bench/slow-consumer.mjs and bench/demo.mjs,
+// A local WebSocket "flood" server shared by bench/slow-consumer.mjs and examples/demo.mjs,
 // plus a raw TCP twin (startRawFloodServer) for the `floor` client of slow-consumer.
 //
 // For every connection it sends `totalBytes` as binary messages of `messageBytes`
