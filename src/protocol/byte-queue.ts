@@ -1,11 +1,8 @@
 /**
  * The bytes received from the socket and not parsed yet, kept as the original chunks so that a
- * payload lying inside one chunk is handed on as a view, without a copy.
- *
- * A peer that dribbles its bytes (one TCP segment per byte) would otherwise make us keep one
- * Buffer object per socket read, about a hundred times the byte it carries: small chunks that
- * arrive while bytes are already waiting are copied into a shared slab instead, so the queue holds
- * about its byte count in memory whatever the segmentation, and a bounded number of chunk objects.
+ * frame lying inside one chunk is read where it lies, without a copy. Small chunks that arrive while
+ * bytes are already waiting are copied into a shared slab. Memory: see
+ * docs/memory.md#small-reads-gathered-in-a-slab.
  */
 export class ByteQueue {
   private chunks: Buffer[] = [];
@@ -122,7 +119,7 @@ export class ByteQueue {
     this.offset = 0;
     this.head++;
     if (this.head === this.chunks.length) {
-      // Empty: start over, and let go of the slab (a view handed out may still hold it).
+      // Empty: start over, and let go of the slab (docs/memory.md#small-reads-gathered-in-a-slab).
       this.chunks.length = 0;
       this.head = 0;
       this.slab = null;

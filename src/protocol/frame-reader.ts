@@ -62,9 +62,8 @@ export function compressedSlack(maxPayload: number): number {
 }
 
 /**
- * A payload received straight into its own buffer may be at most this large: reading it that way
- * allocates the whole buffer as soon as the header is in, so a header alone must not cost more.
- * Larger payloads are gathered from the received chunks once they are complete.
+ * A payload received straight into its own buffer may be at most this large, so that a header
+ * alone never allocates more. Memory: see docs/memory.md#reads-straight-into-the-messages-buffer.
  */
 export const DIRECT_PAYLOAD_MAX = 16 * 1024 * 1024;
 

@@ -1,10 +1,7 @@
 /**
- * Gathers the payload of a fragmented message into one buffer that grows as fragments arrive, so
- * that the memory a message in progress holds is its bytes and nothing per fragment: a peer that
- * sends a message as a million one-byte continuation frames costs us a million bytes, not a million
- * Buffer objects (each of which would also keep the socket chunk it views alive). Growth doubles,
- * so every byte is copied a bounded number of times (linear CPU), and never beyond `limit`, the
- * largest total the frame reader lets through.
+ * Gathers the payload of a fragmented message into one buffer that grows (doubling, so linear CPU)
+ * as fragments arrive, never beyond `limit`, the largest total the frame reader lets through.
+ * Memory: see docs/memory.md#one-growing-buffer-per-fragmented-message.
  */
 export class MessageAssembler {
   private buffer: Buffer = EMPTY;

@@ -69,9 +69,8 @@ export class MessageReader implements MessageSoFar {
   }
 
   /**
-   * Forgets what is buffered: unparsed bytes and the message being assembled. For a connection
-   * that will parse nothing more (the peer closed, or broke the protocol): what remains must not
-   * stay in memory while the closing handshake runs out.
+   * Forgets what is buffered: unparsed bytes and the message being assembled, for a connection
+   * that will parse nothing more (docs/memory.md#buffers-dropped-after-a-close-or-a-failure).
    */
   clear(): void {
     this.frames.clear();

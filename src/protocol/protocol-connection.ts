@@ -136,7 +136,7 @@ export class ProtocolConnection {
   private onPeerClose(close: CloseInfo): void {
     this.peerClose = { code: close.code, reason: close.reason };
     this.state = this.state === ConnectionState.ClosingByUs ? ConnectionState.Closed : ConnectionState.ClosingByPeer;
-    // Nothing after a Close is parsed: what is buffered must not stay in memory meanwhile.
+    // Nothing after a Close is parsed. Memory: see docs/memory.md#buffers-dropped-after-a-close-or-a-failure.
     this.reader.clear();
   }
 

@@ -62,10 +62,9 @@ interface InternalOptions {
 type Chunk = string | Uint8Array | ArrayBuffer;
 
 /*
- * The readable's underlying source (also the connection's handler) and the writable's sink, defined
- * in WebSocketStream's static block. The streams keep them, and the connection its handler, as
- * long as the connection lives: objects whose methods are shared cost a few words each, where
- * arrow functions cost about 0.7 KiB per connection.
+ * The readable's underlying source (also the connection's receiver) and the writable's sink,
+ * defined in WebSocketStream's static block: objects whose methods are shared, not arrow functions.
+ * Memory: see docs/memory.md#shared-methods-instead-of-closures.
  */
 /** @internal The stream's connection (null before it opens), for Node extensions such as sendPing(). */
 export let connectionOf: (wss: WebSocketStream) => Connection | null;
@@ -135,10 +134,8 @@ export class WebSocketStream {
       this.#resolveClosed = resolve;
       this.#rejectClosed = reject;
     });
-    // Browsers only log an unawaited rejection; in Node it would crash the process. A shared
-    // handler: a closure would keep this constructor's scope (the handshake signal) alive. `closed`
-    // gets its handler when it rejects: attached now, it would hold a reaction and a promise for
-    // as long as the connection lives.
+    // Browsers only log an unawaited rejection; in Node it would crash the process. `closed` gets
+    // its handler only when it rejects. Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open.
     this.#opened.catch(ignore);
 
     const { signal } = this.#options;
@@ -228,7 +225,7 @@ export class WebSocketStream {
       deflate,
     }, source);
     this.#connection = connection;
-    // Held for the connection's lifetime otherwise: the AbortSignal alone is about 0.4 KiB.
+    // Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open.
     this.#handshakeAbort = null;
     this.#attach?.(connection);
     this.#attach = undefined;
@@ -244,7 +241,7 @@ export class WebSocketStream {
     const writable = new WritableStream<unknown>(new WritableSink(this), this.#options.writableStrategy);
 
     this.#resolveOpened({ readable, writable, protocol, extensions });
-    // The resolving functions and the context they share are garbage once used.
+    // Memory: see docs/memory.md#nothing-of-the-handshake-kept-once-open.
     this.#resolveOpened = this.#rejectOpened = ignore;
   }
 

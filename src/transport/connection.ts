@@ -36,7 +36,7 @@ interface QueuedFrame {
 
 /**
  * The socket's listeners, the same functions for every socket (`this` is the socket, which knows
- * its Connection); closures would cost about 0.25 KiB per connection.
+ * its Connection). Memory: see docs/memory.md#shared-methods-instead-of-closures.
  */
 const kConnection = Symbol('websocketstream.connection');
 type OwnedSocket = Socket & { [kConnection]: Connection };
@@ -556,7 +556,7 @@ export class Connection implements ReadSink {
     this.ended = true;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.dropOutgoing(new Error('The socket closed before the data was written'));
-    // The zlib contexts hold native memory outside the JS heap: free it now, not at GC.
+    // Memory: see docs/memory.md#compression-contexts (free zlib's native memory now, not at GC).
     this.inflater?.close();
     this.deflater?.close();
     const peerClose = this.protocol.peerClose;

@@ -22,10 +22,10 @@ export interface ReadSink {
 }
 
 /**
- * Chooses the buffer every read of a socket lands in (net.Socket's `onread` option), so that a
- * large message's payload goes from the kernel straight into the ArrayBuffer the application
- * gets: no chunk allocated per read, no copy from chunks into the message. Node allocates a fresh
- * 64 KiB chunk per read otherwise, and the message is then copied out of those chunks.
+ * Chooses the buffer every read of a socket lands in (net.Socket's `onread` option): a large
+ * message's payload goes from the kernel straight into the ArrayBuffer the application gets, and a
+ * chunk the sink let go of takes the next read. Memory: see
+ * docs/memory.md#reads-straight-into-the-messages-buffer and #one-read-buffer-reused.
  *
  * Until a sink is attached (the HTTP handshake), reads are pushed into the socket's readable side
  * as usual, where Node's HTTP parser reads the response.
