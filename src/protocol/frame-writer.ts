@@ -26,7 +26,7 @@ export function encodeTextFrame(text: string, mask: boolean): Buffer {
 function allocateFrame(opcode: number, length: number, mask: boolean): { frame: Buffer; headerLength: number } {
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const headerLength = 2 + lengthBytes + (mask ? 4 : 0);
-  // allocUnsafe for large frames is unpooled and aligned, which lets applyMask go word-wise.
+  // allocUnsafe for large frames is unpooled and aligned, which lets maskRange go word-wise.
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x80 | opcode;
   if (lengthBytes === 0) {

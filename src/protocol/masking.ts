@@ -4,16 +4,9 @@ import { endianness } from 'node:os';
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
- * XORs `data` in place with a 4-byte mask (RFC 6455 5.3). Works a 32-bit word at a time where the
- * buffer's alignment allows, which is most of the cost for large frames.
- */
-export function applyMask(data: Uint8Array, mask: Uint8Array): void {
-  maskRange(data, 0, data.length, mask, 0);
-}
-
-/**
- * XORs `data[start, end)` in place with the 4-byte key at `key[keyOffset]`, byte k of the range
- * with key byte k % 4. No allocation for short ranges: small frames are the common case.
+ * XORs `data[start, end)` in place with the 4-byte key at `key[keyOffset]` (RFC 6455 5.3), byte k of
+ * the range with key byte k % 4. Works a 32-bit word at a time where the buffer's alignment allows,
+ * which is most of the cost for large frames; no allocation for short ranges, the common case.
  */
 export function maskRange(data: Uint8Array, start: number, end: number, key: Uint8Array, keyOffset: number): void {
   const m0 = key[keyOffset]!;
