@@ -6,7 +6,9 @@
 //   node bench/suite.mjs [--quick] [--runs N] [--only ours,ws,...] [--skip throughput,slow,server]
 //                        [--slow-runs N] [--node PATH] [--docs]
 //
-// Workloads: server->client and client->server throughput at 16 B, 1 KiB, 64 KiB, 1 MiB; echo
+// Workloads: server->client throughput at 64 KiB and 1 MiB (small messages are measured by
+// bench/receive.mjs, whose server is not the bottleneck), client->server at 16 B, 1 KiB, 64 KiB,
+// 1 MiB; echo
 // round trip of 32 B (p50/p99); pipeTo into a file (64 KiB messages); then the slow-consumer
 // memory run (bench/slow-consumer.mjs) and the server role (bench/server-load.mjs: our server vs
 // a ws server, memory per connection -> connections per GiB, echo throughput).
@@ -55,6 +57,12 @@ const SKIP = {
 };
 
 const SIZES = [['16 B', 16], ['1 KiB', 1024], ['64 KiB', 65536], ['1 MiB', 1048576]];
+/**
+ * This suite's server cannot send small messages faster than the fastest clients take them (they
+ * all topped out near the same rate), so server->client at 16 B and 1 KiB is left to
+ * bench/receive.mjs, which can.
+ */
+const S2C_SIZES = SIZES.filter(([, size]) => size >= 65536);
 
 const { values } = parseArgs({
   options: {
@@ -73,10 +81,10 @@ const skip = new Set(values.skip.split(',').filter(Boolean));
 const scale = quick ? 0.16 : 1;
 
 function workloads() {
-  const s2c = { 16: 500_000, 1024: 250_000, 65536: 8192, 1048576: 512 };
+  const s2c = { 65536: 8192, 1048576: 512 };
   const c2s = { 16: 100_000, 1024: 50_000, 65536: 4096, 1048576: 256 };
   const list = [];
-  for (const [label, size] of SIZES) {
+  for (const [label, size] of S2C_SIZES) {
     list.push({ id: `s2c ${label}`, kind: 's2c', size, count: Math.ceil(s2c[size] * scale) });
   }
   for (const [label, size] of SIZES) {
