@@ -185,7 +185,7 @@ function copyOut(bytes: Buffer, start: number, end: number): Uint8Array {
   if (length <= SHORT_COPY) {
     for (let i = 0; i < length; i++) data[i] = bytes[start + i]!;
   } else {
-    data.set(bytes.subarray(start, end));
+    data.set(new Uint8Array(bytes.buffer, bytes.byteOffset + start, length));
   }
   return data;
 }
