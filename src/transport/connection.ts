@@ -304,16 +304,19 @@ export class Connection implements ReadSink {
     this.parseAndDeliver();
   }
 
-  /**
-   * Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk). Returns
-   * whether the chunk is still viewed: by unparsed bytes too many to copy out, or by a compressed
-   * message being inflated.
-   */
-  onChunk(chunk: Buffer): boolean {
-    if (!this.protocol.receiving) return false; // after Close or failure, whatever follows is ignored
+  /** Bytes read from the socket ('data', or ReadSink: a read that landed in a chunk). */
+  onChunk(chunk: Buffer): void {
+    if (!this.protocol.receiving) return; // after Close or failure, whatever follows is ignored
     this.protocol.receive(chunk);
     this.parseAndDeliver();
-    return this.inflating || !this.protocol.release(chunk);
+  }
+
+  /**
+   * ReadSink: the next read would land in `chunk`'s memory. Refused while a compressed message
+   * being inflated may view it, or while too many of its bytes are unparsed to copy them out.
+   */
+  release(chunk: Buffer): boolean {
+    return !this.inflating && this.protocol.release(chunk);
   }
 
   /**

@@ -14,11 +14,13 @@ export interface ReadSink {
   readTarget(): Uint8Array | null;
   /** `n` bytes were read into the buffer readTarget() returned. */
   onTargetRead(target: Uint8Array, n: number): void;
+  /** A read landed in a chunk; the sink may keep views of it until release() says otherwise. */
+  onChunk(chunk: Buffer): void;
   /**
-   * A read landed in a chunk. Returns true when the sink keeps (views of) it; false when it let go
-   * of it and the chunk's memory may take the next read.
+   * Asked before the next read: let go of `chunk` (the last one handed over) so that the read can
+   * land in its memory. False when the sink still needs its bytes: the read gets a new chunk.
    */
-  onChunk(chunk: Buffer): boolean;
+  release(chunk: Buffer): boolean;
 }
 
 /**
@@ -33,8 +35,10 @@ export interface ReadSink {
 export class SocketReads {
   private socket: Socket | null = null;
   private sink: ReadSink | null = null;
-  /** The chunk the next read lands in (when it is not the sink's target); null: allocate one. */
+  /** The chunk reads land in (when not in the sink's target); null: allocate one. */
   private chunk: Buffer | null = null;
+  /** The bytes of `chunk` last handed to the sink, until it releases them. */
+  private lent: Buffer | null = null;
   /** The buffer handed out for the next read is the sink's target (not a chunk). */
   private nextIsTarget = false;
 
@@ -65,6 +69,12 @@ export class SocketReads {
     const target = this.sink?.readTarget() ?? null;
     this.nextIsTarget = target !== null;
     if (target !== null) return target;
+    // The chunk takes this read again once the sink let go of what it read last time (while the
+    // reader keeps up, always): no 64 KiB allocated, and collected, per read.
+    if (this.lent !== null) {
+      if (!this.sink!.release(this.lent)) this.chunk = null;
+      this.lent = null;
+    }
     this.chunk ??= Buffer.allocUnsafeSlow(CHUNK_BYTES);
     return this.chunk;
   }
@@ -76,9 +86,8 @@ export class SocketReads {
     }
     const chunk = (buffer as Buffer).subarray(0, n);
     if (this.sink !== null) {
-      // A chunk the sink let go of takes the next read: no 64 KiB allocated (and collected) per
-      // read while the reader keeps up.
-      if (this.sink.onChunk(chunk)) this.chunk = null;
+      this.lent = chunk;
+      this.sink.onChunk(chunk);
       return true;
     }
     this.chunk = null;
