@@ -5,6 +5,7 @@
 //
 //   npm run bench:receive -- [--runs 3] [--sizes 16,1024] [--types text,binary]
 //        [--only ours-read,undici-wss,...] [--node /path/to/node] [--scale 1] [--timeout 120]
+//        [--cpu-prof DIR]   (a V8 CPU profile of every client process, for Chrome DevTools)
 //
 // The server runs in its own process (always on this node) and writes pre-encoded frames in large
 // corked batches (bench/lib/receive-server.mjs). Every peer runs in a process of its own (on
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     node: { type: 'string', default: process.execPath },
     scale: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '120' },
+    'cpu-prof': { type: 'string' },
     // Internal: set when this script runs as the server or as one client.
     server: { type: 'boolean', default: false },
     client: { type: 'string' },
@@ -204,7 +206,9 @@ function nodeVersion(execPath) {
 async function runChild({ peer, port, type, size, count, timeoutMs }) {
   const args = ['--client', peer, '--port', String(port), '--type', type, '--size', String(size), '--count', String(count),
     '--timeout', String(timeoutMs / 1000)];
-  const child = fork(new URL(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: values.node, execArgv: ['--no-warnings'] });
+  // --cpu-prof DIR: a V8 CPU profile of every client process, written into DIR.
+  const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`];
+  const child = fork(new URL(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: values.node, execArgv: ['--no-warnings', ...profile] });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     const reported = once(child, 'message');

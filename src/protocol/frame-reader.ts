@@ -82,9 +82,9 @@ interface DirectPayload {
  * Cuts the received byte stream into frames (RFC 6455 5.2), checking every header rule as soon as
  * the header is complete, before any payload is buffered. No I/O, no timers: bytes in, frames out.
  *
- * The header being read lives in fields of the reader and every frame is returned in the same
- * Frame object, valid until the next call: at small messages an object per frame is a measurable
- * share of the cost.
+ * The header being read lives in fields of the reader, and every frame is returned in the same
+ * Frame object, valid until the next call (made at the first frame: an idle connection holds none):
+ * at small messages an object per frame is a measurable share of the cost.
  */
 export class FrameReader {
   private queue = new ByteQueue();
@@ -96,11 +96,9 @@ export class FrameReader {
   private opcode = 0;
   private payloadLength = 0;
   private masked = false;
-  /** The masking key of the current header (when masked). */
-  private readonly maskKey = new Uint8Array(4);
-  /** A header split across chunks is copied here to be read. */
-  private readonly headerBytes = new Uint8Array(MAX_HEADER_BYTES);
-  private readonly frame: Frame = { fin: false, opcode: 0, payload: EMPTY, start: 0, end: 0, owned: false, rsv1: false };
+  /** The masking key of the current header (when masked), its 4 bytes in one number. */
+  private maskKey = 0;
+  private frame: Frame | null = null;
 
   constructor(private readonly options: FrameReaderOptions) {}
 
@@ -121,7 +119,7 @@ export class FrameReader {
     this.queue = new ByteQueue();
     this.haveHeader = false;
     this.direct = null;
-    this.frame.payload = EMPTY;
+    this.frame = null;
   }
 
   /** Bytes received and not yet returned as frames (the property tests check none are left). */
@@ -175,7 +173,7 @@ export class FrameReader {
     const length = this.payloadLength;
     if (queue.length < length) return null;
     this.haveHeader = false;
-    const frame = this.frame;
+    const frame = this.frame ??= newFrame();
     const chunk = queue.headChunk();
     const at = queue.headOffset;
     if (length === 0) {
@@ -198,7 +196,7 @@ export class FrameReader {
       frame.end = length;
       frame.owned = true;
     }
-    if (this.masked) maskRange(frame.payload, frame.start, frame.end, this.maskKey, 0);
+    if (this.masked) this.unmask(frame.payload, frame.start, frame.end);
     frame.fin = this.fin;
     frame.opcode = this.opcode;
     frame.rsv1 = this.rsv1;
@@ -215,8 +213,8 @@ export class FrameReader {
     if (direct.filled < direct.payload.length) return null;
     this.direct = null;
     const { payload } = direct;
-    if (direct.masked) maskRange(payload, 0, payload.length, this.maskKey, 0);
-    const frame = this.frame;
+    if (direct.masked) this.unmask(payload, 0, payload.length);
+    const frame = this.frame ??= newFrame();
     frame.fin = true;
     frame.opcode = direct.opcode;
     frame.rsv1 = false;
@@ -225,6 +223,15 @@ export class FrameReader {
     frame.end = payload.length;
     frame.owned = true;
     return frame;
+  }
+
+  private unmask(bytes: Uint8Array, start: number, end: number): void {
+    const key = this.maskKey;
+    KEY[0] = key >>> 24;
+    KEY[1] = (key >>> 16) & 0xff;
+    KEY[2] = (key >>> 8) & 0xff;
+    KEY[3] = key & 0xff;
+    maskRange(bytes, start, end, KEY, 0);
   }
 
   /**
@@ -241,8 +248,8 @@ export class FrameReader {
     if (headerLength === 0) {
       if (queue.length === inChunk) return false;
       const n = Math.min(MAX_HEADER_BYTES, queue.length);
-      queue.peekInto(this.headerBytes, n);
-      headerLength = this.parseHeader(this.headerBytes, 0, n, soFar);
+      queue.peekInto(HEADER_BYTES, n);
+      headerLength = this.parseHeader(HEADER_BYTES, 0, n, soFar);
       if (headerLength === 0) return false;
     }
     queue.skip(headerLength);
@@ -323,11 +330,7 @@ export class FrameReader {
 
     if (masked) {
       const key = at + 2 + extraLength;
-      const mask = this.maskKey;
-      mask[0] = bytes[key]!;
-      mask[1] = bytes[key + 1]!;
-      mask[2] = bytes[key + 2]!;
-      mask[3] = bytes[key + 3]!;
+      this.maskKey = ((bytes[key]! << 24) | (bytes[key + 1]! << 16) | (bytes[key + 2]! << 8) | bytes[key + 3]!) >>> 0;
     }
     this.fin = fin;
     this.rsv1 = rsv1;
@@ -338,6 +341,18 @@ export class FrameReader {
   }
 }
 
+function newFrame(): Frame {
+  return { fin: false, opcode: 0, payload: EMPTY, start: 0, end: 0, owned: false, rsv1: false };
+}
+
+/*
+ * Scratch bytes shared by every reader: parsing is synchronous, so no two readers use them at once,
+ * and a connection holds none of them while idle.
+ */
+/** A header split across chunks is copied here to be read. */
+const HEADER_BYTES = new Uint8Array(MAX_HEADER_BYTES);
+/** The masking key, as maskRange() takes it. */
+const KEY = new Uint8Array(4);
 /** At most this many unparsed bytes are copied out of a chunk so that its memory can be read into again. */
 const RELEASE_COPY_MAX = 8 * 1024;
 const EMPTY = Buffer.alloc(0);
