@@ -26,7 +26,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { median, sleep } from './lib/common.mjs';
-import { PEERS, TYPELESS, available } from './lib/receive-peers.mjs';
+import { PEER_NODE_FLAGS, PEERS, TYPELESS, available } from './lib/receive-peers.mjs';
 import { floodPath, startFloodServer } from './lib/receive-server.mjs';
 
 const TYPES = ['text', 'binary'];
@@ -208,7 +208,7 @@ async function runChild({ peer, port, type, size, count, timeoutMs }) {
     '--timeout', String(timeoutMs / 1000)];
   // --cpu-prof DIR: a V8 CPU profile of every client process, written into DIR.
   const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`];
-  const child = fork(new URL(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: values.node, execArgv: ['--no-warnings', ...profile] });
+  const child = fork(new URL(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execPath: values.node, execArgv: ['--no-warnings', ...(PEER_NODE_FLAGS[peer] ?? []), ...profile] });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
     const reported = once(child, 'message');

@@ -18,7 +18,7 @@ describe('bench/receive.mjs', () => {
     const report = JSON.parse(lines.at(-1)!);
     expect(report.node).toBe(process.version);
 
-    const expectedPeers = ['raw-tcp', 'ws', 'ws+ReadableStream', 'undici-wss', 'undici-ws', 'ours-read', 'ours-for-await', 'ours-ws', 'rs-floor', 'rs-floor-owned'];
+    const expectedPeers = ['raw-tcp', 'ws', 'ws+ReadableStream', 'undici-wss', 'undici-ws', 'ours-read', 'ours-read-tuned', 'ours-for-await', 'ours-ws', 'rs-floor', 'rs-floor-owned'];
     if (typeof globalThis.WebSocket === 'function') expectedPeers.push('node-ws');
     expect([...report.peers].sort()).toEqual(expectedPeers.sort());
 

@@ -128,6 +128,8 @@ export const PEERS = {
   /** Node's global WebSocket (undici inside Node; unflagged from Node 22). */
   'node-ws': (run) => classic(globalThis.WebSocket, run),
   'ours-read': async (run) => streamReadLoop((await import('../../dist/index.js')).WebSocketStream, run),
+  /** The same, in a process started with the flags of PEER_NODE_FLAGS (see docs/performance.md#tuning-many-mid-size-binary-messages). */
+  'ours-read-tuned': async (run) => streamReadLoop((await import('../../dist/index.js')).WebSocketStream, run),
   'ours-for-await': async (run) => {
     const { WebSocketStream } = await import('../../dist/index.js');
     const wss = new WebSocketStream(run.url);
@@ -145,6 +147,12 @@ export const PEERS = {
   'rs-floor': readableFloor(false),
   'rs-floor-owned': readableFloor(true),
 };
+
+/**
+ * Node flags of a peer's process. "tuned": V8 frees dead ArrayBuffers on the main thread, which
+ * takes the malloc lock contention out of every message's own ArrayBuffer.
+ */
+export const PEER_NODE_FLAGS = { 'ours-read-tuned': ['--no-concurrent-array-buffer-sweeping'] };
 
 /** Peers that do not depend on the message type (they run once per size, under type "-"). */
 export const TYPELESS = new Set(['raw-tcp', 'rs-floor', 'rs-floor-owned']);
