@@ -1,7 +1,8 @@
 // What users get from the built package (dist/, ESM and CJS; `npm test` builds first): every
 // exported class and function keeps its own name (esbuild renamed WebSocketError to
 // _WebSocketError), console.log of a WebSocketError shows its closeCode and reason, and a missing
-// required argument is a TypeError (WebIDL), not an error about the value `undefined`.
+// required argument is a TypeError (WebIDL), not an error about the value `undefined`; the
+// classic WebSocket's message events (made without MessageEvent's constructor) are MessageEvents.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -76,6 +77,31 @@ describe.each(builds)('required arguments in the %s build', (_format, load) => {
     const serve = exported.serve as Callable;
     await expect(serve()).rejects.toThrow(TypeError);
     await expect(serve({})).rejects.toThrow(TypeError);
+  });
+
+  it('the classic WebSocket delivers every message, in order, as a MessageEvent named MessageEvent', async () => {
+    const { serve, WebSocket } = (await load()) as { serve: Callable; WebSocket: Constructor };
+    const server = (await serve({ host: '127.0.0.1' }, async (wss: { opened: Promise<{ writable: WritableStream }> }) => {
+      const writer = (await wss.opened).writable.getWriter();
+      await writer.write('text');
+      await writer.write(new Uint8Array([1, 2, 3]));
+      await writer.close();
+    })) as { url: string; close(): Promise<void> };
+    try {
+      const ws = new WebSocket(server.url) as globalThis.WebSocket;
+      ws.binaryType = 'arraybuffer';
+      const events: MessageEvent[] = [];
+      ws.onmessage = (event) => events.push(event);
+      await new Promise((resolve) => (ws.onclose = resolve));
+      expect(events.map((e) => (typeof e.data === 'string' ? e.data : [...new Uint8Array(e.data as ArrayBuffer)]))).toEqual(['text', [1, 2, 3]]);
+      for (const event of events) {
+        expect(event).toBeInstanceOf(MessageEvent);
+        expect(event.constructor.name).toBe('MessageEvent');
+        expect(event.origin).toBe(new URL(server.url).origin);
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   it('WebSocket send() without a message is a TypeError, on an open connection', async () => {

@@ -17,8 +17,9 @@ export interface ReadSink {
   /** A read landed in a chunk; the sink may keep views of it until release() says otherwise. */
   onChunk(chunk: Buffer): void;
   /**
-   * Asked before the next read: let go of `chunk` (the last one handed over) so that the read can
-   * land in its memory. False when the sink still needs its bytes: the read gets a new chunk.
+   * Asked when the buffer of the next read is chosen (Node does that right after each read is
+   * handled): let go of `chunk`, the last one handed over, so that the read can land in its memory.
+   * False when the sink still needs its bytes: the read gets a new chunk.
    */
   release(chunk: Buffer): boolean;
 }
@@ -69,8 +70,9 @@ export class SocketReads {
     const target = this.sink?.readTarget() ?? null;
     this.nextIsTarget = target !== null;
     if (target !== null) return target;
-    // The chunk takes this read again once the sink let go of what it read last time (while the
-    // reader keeps up, always): no 64 KiB allocated, and collected, per read.
+    // The chunk takes the next read again when the sink let go of what it read last time (always
+    // while the reader keeps up; not when it paused with much of the chunk unparsed): no 64 KiB
+    // allocated, and collected, per read.
     if (this.lent !== null) {
       if (!this.sink!.release(this.lent)) this.chunk = null;
       this.lent = null;
