@@ -335,7 +335,8 @@ export class WebSocketStream {
     // run once per batch of small messages instead of once per message. Memory stays bounded:
     // the queue never holds more than its limit plus this read-ahead.
     const bytes = typeof data === 'string' ? data.length : data.byteLength;
-    if (this.#aheadMessages < READ_AHEAD_MESSAGES && this.#aheadBytes + bytes <= READ_AHEAD_BYTES) {
+    if (bytes <= READ_AHEAD_MESSAGE_BYTES && this.#aheadMessages < READ_AHEAD_MESSAGES &&
+      this.#aheadBytes + bytes <= READ_AHEAD_BYTES) {
       this.#aheadMessages++;
       this.#aheadBytes += bytes;
       return true;
@@ -435,12 +436,17 @@ export class WebSocketStream {
 
 /**
  * How far the readable's queue may run past its limit before reading pauses (see #onMessage):
- * messages, and bytes of them (UTF-16 code units for text). Like Chrome, which stops reading about
- * 128 KiB past the queue, reading pauses a bounded amount after the queue is full, not at the
- * exact message. A message larger than READ_AHEAD_BYTES is never read ahead.
+ * messages of at most READ_AHEAD_MESSAGE_BYTES each, up to READ_AHEAD_MESSAGES of them and
+ * READ_AHEAD_BYTES in all (UTF-16 code units for text). Like Chrome, which stops reading about
+ * 128 KiB past the queue, reading pauses a bounded amount after the queue is full, not at the exact
+ * message. The byte budget is one socket read (64 KiB): a read of messages of 1 KiB or more is
+ * then usually parsed whole, so its chunk is free for the next read instead of a new one being
+ * allocated (socket-reads.ts). Larger messages are never read ahead: the queue holds exactly what its
+ * strategy allows.
  */
 const READ_AHEAD_MESSAGES = 64;
-const READ_AHEAD_BYTES = 16 * 1024;
+const READ_AHEAD_BYTES = 64 * 1024;
+const READ_AHEAD_MESSAGE_BYTES = 16 * 1024;
 
 function unsentWriteError(): DOMException {
   return new DOMException('The WebSocket closed before the message was sent', 'InvalidStateError');
