@@ -99,16 +99,16 @@ async function main() {
   }
 
   const rows = summarize(results, sizes, types, peers);
-  const ratios = ratioRows(rows, sizes, types);
+  const ratios = ratioRows(results, rows, sizes, types);
   const warnings = ceilingWarnings(rows, sizes);
   for (const warning of warnings) process.stderr.write(`\n!!! WARNING: ${warning}\n`);
 
   console.log(`## Server->client receive, clients on node ${clientNode}, ${runs} run(s), medians\n`);
   console.log(markdown(rows, ['size', 'type', 'peer', 'msg/s', 'MiB/s', 'CPU µs/msg', 'messages']));
-  console.log('\n### Ratios of median msg/s (same run)\n');
+  console.log('\n### Ratios of msg/s: the median over the runs of each run\'s ratio\n');
   console.log(markdown(ratios, Object.keys(ratios[0] ?? { size: 0 })));
   console.log('\nread = ours WebSocketStream read() loop; for-await = ours, for await; classic = ours WebSocket ' +
-    '(arraybuffer for binary); floor-owned = rs-floor-owned; Node WS = node-ws (undici-ws where the runtime has no global WebSocket, marked *).');
+    '(arraybuffer for binary); floor-owned = rs-floor-owned; tuned = started with --no-concurrent-array-buffer-sweeping; Node WS = node-ws (undici-ws where the runtime has no global WebSocket, marked *).');
   for (const warning of warnings) console.log(`\n**WARNING: ${warning}**`);
   console.log('\n' + JSON.stringify({ node: clientNode, serverNode: process.version, runs, sizes, types, peers, rows, ratios, warnings, results }));
 }
@@ -137,27 +137,36 @@ function summarize(results, sizes, types, peers) {
   return rows;
 }
 
-function ratioRows(rows, sizes, types) {
+function ratioRows(results, rows, sizes, types) {
   const rate = (size, type, peer) => rows.find((r) => r.size === size && r.type === type && r.peer === peer)?.['msg/s'];
-  const ratio = (a, b) => (a && b ? Number((a / b).toFixed(2)) : '-');
+  const runs = [...new Set(results.map((r) => r.run))];
+  const rateIn = (run, size, type, peer) => results.find((r) => r.run === run && r.size === size && r.type === type && r.peer === peer)?.rate;
+  // The median over the runs of each run's ratio: both clients of a ratio ran minutes apart at
+  // most, so the machine's load, which moves from run to run, cancels better than in a ratio of
+  // medians.
+  const ratio = (size, [typeA, peerA], [typeB, peerB]) => {
+    const perRun = runs.map((run) => rateIn(run, size, typeA, peerA) / rateIn(run, size, typeB, peerB)).filter((x) => x > 0);
+    return perRun.length === 0 ? '-' : Number(median(perRun).toFixed(2));
+  };
   const out = [];
   for (const size of sizes) {
     for (const type of types) {
-      const ours = rate(size, type, 'ours-read');
-      const nodeWs = rate(size, type, 'node-ws');
-      const classicBase = nodeWs ?? rate(size, type, 'undici-ws');
-      const classic = ratio(rate(size, type, 'ours-ws'), classicBase);
+      const read = [type, 'ours-read'];
+      const classicBase = rate(size, type, 'node-ws') ? 'node-ws' : 'undici-ws';
+      const classic = ratio(size, [type, 'ours-ws'], [type, classicBase]);
+      const fastest = Math.max(0, ...rows.filter((r) => r.size === size && r.type === type && isClient(r.peer)).map((r) => r['msg/s']));
+      const ceiling = rate(size, '-', 'raw-tcp');
       out.push({
         size,
         type,
-        'read / undici WSS': ratio(ours, rate(size, type, 'undici-wss')),
-        'read / ws+RS': ratio(ours, rate(size, type, 'ws+ReadableStream')),
-        'read / floor-owned': ratio(ours, rate(size, '-', 'rs-floor-owned')),
-        'for-await / undici WSS': ratio(rate(size, type, 'ours-for-await'), rate(size, type, 'undici-wss')),
-        'classic / Node WS': classic !== '-' && !nodeWs ? `${classic}*` : classic,
-        'read / ws': ratio(ours, rate(size, type, 'ws')),
-        'ceiling / fastest client': ratio(rate(size, '-', 'raw-tcp'), Math.max(0, ...rows
-          .filter((r) => r.size === size && r.type === type && isClient(r.peer)).map((r) => r['msg/s']))),
+        'read / undici WSS': ratio(size, read, [type, 'undici-wss']),
+        'read / ws+RS': ratio(size, read, [type, 'ws+ReadableStream']),
+        'read / floor-owned': ratio(size, read, ['-', 'rs-floor-owned']),
+        'read-tuned / floor-owned-tuned': ratio(size, [type, 'ours-read-tuned'], ['-', 'rs-floor-owned-tuned']),
+        'for-await / undici WSS': ratio(size, [type, 'ours-for-await'], [type, 'undici-wss']),
+        'classic / Node WS': classic !== '-' && classicBase !== 'node-ws' ? `${classic}*` : classic,
+        'read / ws': ratio(size, read, [type, 'ws']),
+        'ceiling / fastest client': ceiling && fastest ? Number((ceiling / fastest).toFixed(1)) : '-',
       });
     }
   }

@@ -146,16 +146,21 @@ export const PEERS = {
   'ours-ws': async (run) => classic((await import('../../dist/index.js')).WebSocket, run),
   'rs-floor': readableFloor(false),
   'rs-floor-owned': readableFloor(true),
+  /** rs-floor-owned with the flag of ours-read-tuned: what the owned buffers cost without it. */
+  'rs-floor-owned-tuned': readableFloor(true),
 };
 
 /**
  * Node flags of a peer's process. "tuned": V8 frees dead ArrayBuffers on the main thread, which
  * takes the malloc lock contention out of every message's own ArrayBuffer.
  */
-export const PEER_NODE_FLAGS = { 'ours-read-tuned': ['--no-concurrent-array-buffer-sweeping'] };
+export const PEER_NODE_FLAGS = {
+  'ours-read-tuned': ['--no-concurrent-array-buffer-sweeping'],
+  'rs-floor-owned-tuned': ['--no-concurrent-array-buffer-sweeping'],
+};
 
 /** Peers that do not depend on the message type (they run once per size, under type "-"). */
-export const TYPELESS = new Set(['raw-tcp', 'rs-floor', 'rs-floor-owned']);
+export const TYPELESS = new Set(['raw-tcp', 'rs-floor', 'rs-floor-owned', 'rs-floor-owned-tuned']);
 
 /** Whether a peer can run on this runtime. */
 export const available = (peer) => peer !== 'node-ws' || typeof globalThis.WebSocket === 'function';
