@@ -4,7 +4,7 @@
 // (bench/lib/suite-server.mjs), peers interleaved within each run, medians over the runs.
 //
 //   node bench/suite.mjs [--quick] [--runs N] [--only ours,ws,...] [--skip throughput,slow,server]
-//                        [--slow-runs N] [--node PATH] [--docs]
+//                        [--workloads s2c,c2s,echo,pipefile] [--slow-runs N] [--node PATH] [--docs]
 //
 // Workloads: server->client throughput at 64 KiB and 1 MiB (small messages are measured by
 // bench/receive.mjs, whose server is not the bottleneck), client->server at 16 B, 1 KiB, 64 KiB,
@@ -70,6 +70,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string', default: ALL_PEERS.join(',') },
     skip: { type: 'string', default: '' },
+    workloads: { type: 'string', default: 's2c,c2s,echo,pipefile' },
     node: { type: 'string', default: process.execPath },
     docs: { type: 'boolean', default: false },
     'slow-runs': { type: 'string', default: '1' },
@@ -92,7 +93,8 @@ function workloads() {
   }
   list.push({ id: 'echo 32 B', kind: 'echo', rounds: quick ? 2000 : 5000 });
   list.push({ id: 'pipeTo file', kind: 'pipefile', size: 65536, count: quick ? 1024 : 4096 });
-  return list;
+  const kinds = new Set(values.workloads.split(','));
+  return list.filter((w) => kinds.has(w.kind));
 }
 
 async function startServer() {
@@ -132,6 +134,22 @@ function figures(w, r) {
 }
 
 // ---------------------------------------------------------------------------
+
+/**
+ * Echo latency of ours against ws, as the median over the runs of each run's ratio: the two ran
+ * seconds apart, so the machine's load, which moves from run to run, mostly cancels.
+ */
+function printEchoRatios(byRun) {
+  const id = 'echo 32 B';
+  for (const peer of ['ours', 'ours-ws']) {
+    const perRun = byRun.map((run) => [run[peer]?.[id], run.ws?.[id]]).filter(([a, b]) => a?.p50Us && b?.p50Us);
+    if (perRun.length === 0) continue;
+    const p50 = perRun.map(([a, b]) => a.p50Us / b.p50Us);
+    const p99 = perRun.map(([a, b]) => a.p99Us / b.p99Us);
+    console.log(`echo 32 B, ${LABELS[peer]} / ws, median of ${perRun.length} runs' ratios: p50 ${median(p50).toFixed(2)}x, ` +
+      `p99 ${median(p99).toFixed(2)}x (p99 per run: ${p99.map((x) => x.toFixed(2)).join(' ')})`);
+  }
+}
 
 function fmtRate(n) {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
@@ -262,6 +280,7 @@ async function main() {
 
   console.log('');
   if (byRun.length) printTable(list, peers, summary);
+  if (byRun.length) printEchoRatios(byRun);
   if (slow?.summary) {
     const row = (c) => slow.summary.find((s) => s.client === c);
     console.log(`\nslow consumer (${slow.totalMiB} MiB flood at ${slow.rateMiB} MiB/s, peak RSS growth, median of ${slow.runs}): ` +
