@@ -18,12 +18,12 @@ describe('bench/receive.mjs', () => {
     const report = JSON.parse(lines.at(-1)!);
     expect(report.node).toBe(process.version);
 
-    const expectedPeers = ['raw-tcp', 'ws', 'ws+ReadableStream', 'undici-wss', 'undici-ws', 'ours-read', 'ours-read-tuned', 'ours-for-await', 'ours-ws', 'rs-floor', 'rs-floor-owned'];
+    const expectedPeers = ['raw-tcp', 'ws', 'ws+ReadableStream', 'undici-wss', 'undici-ws', 'ours-read', 'ours-read-tuned', 'ours-for-await', 'ours-ws', 'rs-floor', 'rs-floor-owned', 'rs-floor-owned-tuned'];
     if (typeof globalThis.WebSocket === 'function') expectedPeers.push('node-ws');
     expect([...report.peers].sort()).toEqual(expectedPeers.sort());
 
     // One result per size and peer, times two types for the WebSocket clients.
-    const typeless = new Set(['raw-tcp', 'rs-floor', 'rs-floor-owned']);
+    const typeless = new Set(['raw-tcp', 'rs-floor', 'rs-floor-owned', 'rs-floor-owned-tuned']);
     const perSize = expectedPeers.reduce((n, peer) => n + (typeless.has(peer) ? 1 : 2), 0);
     expect(report.results).toHaveLength(2 * perSize);
     for (const result of report.results) {
@@ -34,7 +34,7 @@ describe('bench/receive.mjs', () => {
     }
     expect(report.ratios).toHaveLength(4);
     for (const row of report.ratios) {
-      for (const column of ['read / undici WSS', 'read / ws+RS', 'read / floor-owned', 'for-await / undici WSS']) {
+      for (const column of ['read / undici WSS', 'read / ws+RS', 'read / floor-owned', 'read-tuned / floor-owned-tuned', 'for-await / undici WSS']) {
         expect(row[column]).toBeGreaterThan(0);
       }
     }
