@@ -117,36 +117,29 @@ describe('fragment flood: a message in one-byte fragments costs its bytes, not a
   });
 });
 
-describe('ping flood from a peer that never reads: one pong waits, and reading stops until the peer reads it', () => {
-  it('client role: a raw server pings 150,000 times and reads nothing', async () => {
+describe('ping flood from a peer that never reads: one pong waits, and reading goes on', () => {
+  // Reading does not stop while a pong waits: when both ends did that with full buffers (bulk
+  // both ways, pings both ways) neither could drain (test/duplex-keepalive.test.ts). What bounds a
+  // flood is that only the latest ping's pong waits.
+  it('client role: a raw server pings 150,000 times and reads nothing; the message behind arrives', async () => {
     const flood = Buffer.concat([pingFlood(PINGS, (opcode, payload) => frame(opcode, payload)), frame(OP.text, 'done')]);
-    let conn!: RawConnection;
     const server = await rawServer(async (c) => {
-      conn = c;
       await c.acceptHandshake();
       c.socket.removeAllListeners('data');
       c.socket.pause();
+      c.write(flood).catch(() => {});
     });
     const ws = new WebSocketStream(server.url, { perMessageDeflate: false });
     clients.push(ws);
     const reader = (await withTimeout(ws.opened, WAIT, 'opened')).readable.getReader();
-    const message = reader.read();
     const baseline = retainedBytes();
-    conn.write(flood).catch(() => {});
-    await delay(1000);
+    // The server reads none of our pongs, yet the message behind its pings arrives.
+    expect((await withTimeout(reader.read(), 20_000, 'the message behind the pings')).value).toBe('done');
     const growth = retainedBytes() - baseline;
-    let delivered = false;
-    void message.then(() => (delivered = true));
-    await delay(50);
-    // Backpressure, not loss: the message behind the pings waits until the peer reads its pongs.
-    expect(delivered).toBe(false);
     expect(growth).toBeLessThan(8 * MiB);
-    conn.socket.on('data', () => {});
-    conn.socket.resume();
-    expect((await withTimeout(message, 20_000, 'the message behind the pings')).value).toBe('done');
   });
 
-  it('server role: a raw client pings 150,000 times and reads nothing', async () => {
+  it('server role: a raw client pings 150,000 times and reads nothing; the message behind arrives', async () => {
     const received: Array<string | Uint8Array> = [];
     const server = await readingServer(received);
     const client = await openRaw(server);
@@ -154,15 +147,10 @@ describe('ping flood from a peer that never reads: one pong waits, and reading s
     const flood = Buffer.concat([pingFlood(PINGS, (opcode, payload) => clientFrame(opcode, payload)), clientFrame(OP.text, 'done')]);
     const baseline = retainedBytes();
     client.write(flood);
-    await delay(1000);
-    const growth = retainedBytes() - baseline;
-    expect(received).toEqual([]);
-    expect(growth).toBeLessThan(8 * MiB);
-    client.socket.removeAllListeners('data');
-    client.socket.on('data', () => {});
-    client.socket.resume();
     await until(() => received.length === 1, 'the message behind the pings', 20_000);
+    const growth = retainedBytes() - baseline;
     expect(received).toEqual(['done']);
+    expect(growth).toBeLessThan(8 * MiB);
   });
 
   it('once the peer reads again, every ping is answered in order and the message behind them arrives', async () => {
@@ -274,7 +262,7 @@ describe('after a Close, nothing more is parsed or kept', () => {
 });
 
 describe('keepalive and a peer that pings without reading', () => {
-  it('the time its pong waits counts as the peer\'s silence: keepalive drops it', async () => {
+  it('once its flood is read, a peer that never answers our pings is dropped', async () => {
     const ended: unknown[] = [];
     const server = await serve({ host: '127.0.0.1', keepaliveInterval: 300, keepaliveTimeout: 600, onError: ignore }, async (wss) => {
       const { readable } = await wss.opened;

@@ -336,22 +336,21 @@ export class Connection implements ReadSink {
     } finally {
       this.draining = false;
     }
-    // While a message is inflating or a pong waits, the socket stays paused: bytes behind wait in
-    // the kernel. Once the input is over, reading goes on so that the peer's FIN is seen.
+    // While a message is inflating, the socket stays paused: bytes behind wait in the kernel. Once
+    // the input is over, reading goes on so that the peer's FIN is seen.
     const receiving = this.protocol.receiving;
     this.setSocketReading(!receiving || this.parsing);
-    // A pong that waits is the peer's doing (it does not read): that time counts for the keepalive.
     this.trackReading(this.flowing && receiving && !this.inflating);
   }
 
   /**
-   * Frames are parsed while the handler has demand, no message is inflating (order), and no pong
-   * is waiting for our socket buffer to drain: a peer that pings without reading our answers is
-   * read no further until it does (backpressure towards it), so a ping flood costs nothing here.
+   * Frames are parsed while the handler has demand and no message is inflating (order). A pong
+   * waiting for our socket buffer to drain does not stop reading: if both ends stopped reading
+   * until their pongs were written, and both had full buffers (bulk both ways, pings both ways),
+   * neither buffer could ever drain. See answerPing() for what bounds a ping flood instead.
    */
   private get parsing(): boolean {
-    return this.flowing && this.protocol.receiving && !this.inflating &&
-      (this.pendingPong === null || this.protocol.closeSent);
+    return this.flowing && this.protocol.receiving && !this.inflating;
   }
 
   /** Pauses or resumes the socket, calling it only on a change: this runs once per message or so. */
@@ -400,8 +399,10 @@ export class Connection implements ReadSink {
 
   /**
    * Pongs go out at once while the socket's buffer is below its high-water mark. Above it (a peer
-   * that pings and does not read) only the most recent ping waits for an answer (RFC 6455 5.5.3),
-   * sent when the buffer drains: a ping flood costs one pong, not one per ping.
+   * that pings and does not read, or just a full pipe) only the most recent ping waits for an
+   * answer (RFC 6455 5.5.3), sent when the buffer drains: a ping flood costs one pong of memory,
+   * not one per ping, and reading goes on (parsing a ping costs what parsing any frame costs, and
+   * frames are only parsed while the application asks for messages).
    */
   private answerPing(payload: Buffer): void {
     if (this.protocol.closeSent) return;
@@ -415,7 +416,6 @@ export class Connection implements ReadSink {
         const pong = this.protocol.pong(this.pendingPong!);
         this.pendingPong = null;
         if (pong !== null) this.write(pong);
-        this.parseAndDeliver(); // parsing waited for this pong
       });
     }
     this.pendingPong = payload; // the ping's own copy (events never view a socket chunk)
