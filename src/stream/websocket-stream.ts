@@ -441,8 +441,8 @@ export class WebSocketStream {
  * 128 KiB past the queue, reading pauses a bounded amount after the queue is full, not at the exact
  * message. The byte budget is one socket read (64 KiB): a read of messages of 1 KiB or more is
  * then usually parsed whole, so its chunk is free for the next read instead of a new one being
- * allocated (socket-reads.ts). Larger messages are never read ahead: the queue holds exactly what its
- * strategy allows.
+ * allocated (socket-reads.ts). Larger messages are never read ahead: the queue holds exactly what
+ * its strategy allows.
  */
 const READ_AHEAD_MESSAGES = 64;
 const READ_AHEAD_BYTES = 64 * 1024;
