@@ -2,12 +2,15 @@
 // exported class and function keeps its own name (esbuild renamed WebSocketError to
 // _WebSocketError), console.log of a WebSocketError shows its closeCode and reason, and a missing
 // required argument is a TypeError (WebIDL), not an error about the value `undefined`; the
-// classic WebSocket's message events (made without MessageEvent's constructor) are MessageEvents.
+// classic WebSocket's message events (made without MessageEvent's constructor) are MessageEvents;
+// a pong that cannot be written at once does not stop reading.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { frame, startRawServer } from './helpers/raw-server.js';
+import { withTimeout } from './helpers/timing.js';
 
 type Package = Record<string, unknown>;
 type Constructor = new (...args: unknown[]) => unknown;
@@ -100,6 +103,26 @@ describe.each(builds)('required arguments in the %s build', (_format, load) => {
         expect(event.origin).toBe(new URL(server.url).origin);
       }
     } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps reading while a pong waits: the message behind 50,000 pings from a peer that never reads arrives', async () => {
+    const { WebSocketStream } = (await load()) as { WebSocketStream: Constructor };
+    const ping = frame(0x9, Buffer.alloc(125, 0x70));
+    const flood = Buffer.concat([...Array.from({ length: 50_000 }, () => ping), frame(0x1, 'done')]);
+    const server = await startRawServer(async (conn) => {
+      await conn.acceptHandshake();
+      conn.socket.removeAllListeners('data');
+      conn.socket.pause(); // our pongs pile up in the kernel, then in the client's socket buffer
+      conn.write(flood).catch(() => {});
+    });
+    const wss = new WebSocketStream(server.url) as { opened: Promise<{ readable: ReadableStream }>; close(): void };
+    try {
+      const reader = (await withTimeout(wss.opened, 5000, 'opened')).readable.getReader();
+      expect((await withTimeout(reader.read(), 15_000, 'the message behind the pings')).value).toBe('done');
+    } finally {
+      wss.close();
       await server.close();
     }
   });
